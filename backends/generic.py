@@ -41,9 +41,10 @@ def scatter_add(xp, size, index, values):
     positions = xp.arange(size, dtype=index.dtype, device=device)
     chunk = max(1, _ONE_HOT_BUDGET // max(size, 1))
     for start in range(0, index.shape[0], chunk):
-        idx = index[start:start + chunk]
+        stop = min(start + chunk, index.shape[0])
+        idx = index[start:stop]
         one_hot = xp.astype(idx[:, None] == positions[None, :], values.dtype)
-        out = out + values[None, start:start + chunk] @ one_hot
+        out = out + values[None, start:stop] @ one_hot
     return xp.reshape(out, (size,))
 
 
@@ -138,3 +139,300 @@ def integers(rng, xp, low, high, shape, dtype_name, device):
 def permutation(rng, xp, n, device):
     """A random permutation of ``range(n)`` as an int64 array."""
     return xp.asarray(rng.permutation(n).astype(np.int64), device=device)
+
+
+# ================================================================ convolution and pooling
+#
+# Arrays are (N, C, H, W). kernel_size, stride, padding and dilation arrive as
+# 2-tuples of ints. All kernels walk the kh*kw offsets of the window: offset (i, j)
+# of every window is one strided slice of the padded input, the slice starting at
+# (i*dh, j*dw) with steps (sh, sw). The NumPy module uses the same walk, in the same
+# order, so the two give bit-identical sums.
+
+
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """Output length of a convolution along one axis (PyTorch's formula, floor mode)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """Output length of a pooling along one axis, exactly as PyTorch computes it.
+
+    With ``ceil_mode`` the division rounds up, but the last window must start inside
+    the input or its left padding.
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _check_positive(name, value):
+    if any(v <= 0 for v in value):
+        raise ValueError(f"{name} must be positive, got {name}={tuple(value)}")
+
+
+def _conv_geometry(x_shape, kernel_size, stride, padding, dilation):
+    """(OH, OW) of a convolution over ``x_shape``; ValueError when it is empty."""
+    _check_positive("kernel_size", kernel_size)
+    _check_positive("stride", stride)
+    _check_positive("dilation", dilation)
+    if any(p < 0 for p in padding):
+        raise ValueError(f"padding must be non-negative, got padding={tuple(padding)}")
+    out = tuple(conv_output_size(x_shape[2 + a], kernel_size[a], stride[a], padding[a],
+                                 dilation[a]) for a in range(2))
+    if out[0] < 1 or out[1] < 1:
+        raise ValueError(
+            f"output would be empty: input (H, W)={tuple(x_shape[2:])} with "
+            f"kernel_size={tuple(kernel_size)}, stride={tuple(stride)}, "
+            f"padding={tuple(padding)}, dilation={tuple(dilation)} gives {out}")
+    return out
+
+
+def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    """(OH, OW) of a 2-D pooling over ``x_shape``, with PyTorch's argument checks.
+
+    Raises ValueError for non-positive kernel_size/stride/dilation, negative padding,
+    padding above half the kernel size (PyTorch: ``pad <= kernel_size // 2``), or an
+    empty output.
+    """
+    _check_positive("kernel_size", kernel_size)
+    _check_positive("stride", stride)
+    _check_positive("dilation", dilation)
+    if any(p < 0 for p in padding):
+        raise ValueError(f"padding must be non-negative, got padding={tuple(padding)}")
+    if any(p > k // 2 for p, k in zip(padding, kernel_size)):
+        raise ValueError(
+            f"padding must be at most half of kernel_size, got padding={tuple(padding)} "
+            f"with kernel_size={tuple(kernel_size)}")
+    out = tuple(pool_output_size(x_shape[2 + a], kernel_size[a], stride[a], padding[a],
+                                 dilation[a], ceil_mode) for a in range(2))
+    if out[0] < 1 or out[1] < 1:
+        raise ValueError(
+            f"output would be empty: input (H, W)={tuple(x_shape[2:])} with "
+            f"kernel_size={tuple(kernel_size)}, stride={tuple(stride)}, "
+            f"padding={tuple(padding)}, dilation={tuple(dilation)}, "
+            f"ceil_mode={ceil_mode} gives {out}")
+    return out
+
+
+def window_extent(out_size, kernel, stride, dilation):
+    """Rows (or columns) of padded input that ``out_size`` windows reach."""
+    return (out_size - 1) * stride + (kernel - 1) * dilation + 1
+
+
+def window_slice(offset, out_size, stride, dilation):
+    """The slice of padded input that kernel offset ``offset`` reads, one per window."""
+    start = offset * dilation
+    return slice(start, start + (out_size - 1) * stride + 1, stride)
+
+
+def argmax_dtype_name(kernel_size):
+    """``"uint8"`` when a window has at most 256 elements, else ``"int32"``."""
+    return "uint8" if kernel_size[0] * kernel_size[1] <= 256 else "int32"
+
+
+def first_valid_offsets(out_size, kernel, stride, padding, dilation):
+    """Per window along one axis, the first kernel offset that is not padding.
+
+    PyTorch reports this element as the argmax of a window whose real values are
+    all -inf (nothing beats its initial -inf).
+    """
+    return [max(0, -(-(padding - o * stride) // dilation)) for o in range(out_size)]
+
+
+def avg_pool_divisors(size, out_size, kernel, stride, padding, count_include_pad):
+    """Per window along one axis, its share of the divisor (PyTorch's CPU rule).
+
+    count_include_pad: the window clipped to the padded input (a window that overhangs
+    the right padding in ceil mode is cut there); otherwise the real elements only.
+    The 2-D divisor is the product of the two axes' shares.
+    """
+    shares = []
+    for o in range(out_size):
+        start = o * stride - padding
+        end = min(start + kernel, size + padding)
+        if not count_include_pad:
+            start, end = max(start, 0), min(end, size)
+        shares.append(end - start)
+    return shares
+
+
+def _padded(xp, x, padding, extent, fill):
+    """A buffer of shape (N, C, max(ph+H, extent_h), max(pw+W, extent_w)) filled with
+    ``fill`` and holding ``x`` at offset (ph, pw)."""
+    n, c, h, w = x.shape
+    (ph, pw), (eh, ew) = padding, extent
+    buf = xp.full((n, c, max(ph + h, eh), max(pw + w, ew)), fill, dtype=x.dtype,
+                  device=x.device)
+    buf[:, :, ph:ph + h, pw:pw + w] = x
+    return buf
+
+
+def _needs_buffer(x_shape, padding, extent):
+    """Whether the windows reach outside ``x`` (padding, or ceil-mode overhang)."""
+    return bool(padding[0] or padding[1] or extent[0] > x_shape[2]
+                or extent[1] > x_shape[3])
+
+
+def im2col(xp, x, kernel_size, stride, padding, dilation):
+    """Columns for a convolution as one GEMM.
+
+    x: (N, C, H, W). Returns cols of shape (N, OH, OW, C, kh, kw) with
+    ``cols[n, oh, ow, c, i, j] = x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]`` (zero
+    padding), so ``reshape(cols, (N*OH*OW, C*kh*kw)) @ reshape(w, (O, C*kh*kw)).T`` is
+    the convolution. OH = (H + 2*ph - dh*(kh-1) - 1)//sh + 1, likewise OW.
+    """
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    oh, ow = _conv_geometry(x.shape, kernel_size, stride, padding, dilation)
+    extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
+    buf = _padded(xp, x, padding, extent, 0.0) if _needs_buffer(
+        x.shape, padding, extent) else x
+    parts = [buf[:, :, window_slice(i, oh, sh, dh), window_slice(j, ow, sw, dw)]
+             for i in range(kh) for j in range(kw)]
+    cols = xp.reshape(xp.stack(parts, axis=0), (kh, kw, n, c, oh, ow))
+    return xp.permute_dims(cols, (2, 4, 5, 3, 0, 1))
+
+
+def col2im(xp, cols, x_shape, kernel_size, stride, padding, dilation):
+    """The adjoint of :func:`im2col`: scatter-add columns back onto the input.
+
+    cols: (N, OH, OW, C, kh, kw); x_shape: (N, C, H, W). Returns (N, C, H, W), each
+    element the sum of every column entry that reads it (padding cropped away).
+    """
+    n, c, h, w = x_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    oh, ow = _conv_geometry(x_shape, kernel_size, stride, padding, dilation)
+    extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
+    buf = xp.zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])),
+                   dtype=cols.dtype, device=cols.device)
+    for i in range(kh):
+        rows = window_slice(i, oh, sh, dh)
+        for j in range(kw):
+            cs = window_slice(j, ow, sw, dw)
+            buf[:, :, rows, cs] = buf[:, :, rows, cs] + xp.permute_dims(
+                cols[:, :, :, :, i, j], (0, 3, 1, 2))
+    return buf[:, :, ph:ph + h, pw:pw + w]
+
+
+def max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """2-D max pooling with PyTorch's semantics; returns ``(out, argmax)``.
+
+    x: (N, C, H, W). out: (N, C, OH, OW), sizes as in PyTorch (``ceil_mode`` included).
+    Padding is implicit -inf and never selected. argmax: (N, C, OH, OW) holding the
+    offset inside the window, ``i*kw + j``; dtype uint8 when kh*kw <= 256, else int32.
+    Ties go to the first maximum in row-major (i, j) order; a NaN counts as a maximum
+    and a later NaN replaces an earlier one (PyTorch's CPU scan: ``v > best or
+    isnan(v)``). A window whose real values are all -inf reports its first non-padded
+    element. Raises ValueError on invalid arguments (see :func:`pool_geometry`).
+    """
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    oh, ow = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
+    buf = _padded(xp, x, padding, extent, -math.inf) if _needs_buffer(
+        x.shape, padding, extent) else x
+    arg_dtype = getattr(xp, argmax_dtype_name(kernel_size))
+    i0 = first_valid_offsets(oh, kh, sh, ph, dh)
+    j0 = first_valid_offsets(ow, kw, sw, pw, dw)
+    first = xp.asarray([[i * kw + j for j in j0] for i in i0], dtype=arg_dtype,
+                       device=x.device)
+    arg = xp.broadcast_to(first, (n, c, oh, ow))
+    best = xp.full((n, c, oh, ow), -math.inf, dtype=x.dtype, device=x.device)
+    for i in range(kh):
+        rows = window_slice(i, oh, sh, dh)
+        for j in range(kw):
+            v = buf[:, :, rows, window_slice(j, ow, sw, dw)]
+            take = (v > best) | xp.isnan(v)
+            best = xp.where(take, v, best)
+            arg = xp.where(take, i * kw + j, arg)
+    return best, arg
+
+
+def max_pool2d_backward(xp, grad_out, argmax, x_shape, kernel_size, stride, padding,
+                        dilation):
+    """Gradient of :func:`max_pool2d` with respect to its input.
+
+    grad_out, argmax: (N, C, OH, OW) (argmax as max_pool2d returns it). Returns
+    (N, C, H, W): each grad_out element added to the input element its window picked;
+    overlapping windows accumulate.
+    """
+    n, c, h, w = x_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    oh, ow = grad_out.shape[2:]
+    extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
+    buf = xp.zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])),
+                   dtype=grad_out.dtype, device=grad_out.device)
+    for i in range(kh):
+        rows = window_slice(i, oh, sh, dh)
+        for j in range(kw):
+            cs = window_slice(j, ow, sw, dw)
+            part = xp.where(argmax == i * kw + j, grad_out, 0.0)
+            buf[:, :, rows, cs] = buf[:, :, rows, cs] + part
+    return buf[:, :, ph:ph + h, pw:pw + w]
+
+
+def _avg_divisor(xp, x_shape, out_shape, kernel_size, stride, padding, count_include_pad,
+                 divisor_override, dtype, device):
+    """The (OH, OW) divisor array of an average pooling, or a Python number."""
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise ValueError(f"divisor_override must be non-zero, got {divisor_override}")
+        return divisor_override
+    rows = avg_pool_divisors(x_shape[2], out_shape[0], kernel_size[0], stride[0],
+                             padding[0], count_include_pad)
+    cols = avg_pool_divisors(x_shape[3], out_shape[1], kernel_size[1], stride[1],
+                             padding[1], count_include_pad)
+    return xp.asarray([[r * q for q in cols] for r in rows], dtype=dtype, device=device)
+
+
+def avg_pool2d(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+               divisor_override):
+    """2-D average pooling with PyTorch's semantics.
+
+    x: (N, C, H, W). Returns (N, C, OH, OW), sizes as in PyTorch. Each window's sum
+    is divided by ``divisor_override`` when given (an int, non-zero), else by its size
+    clipped to the padded input (``count_include_pad``) or by its number of real
+    elements. Raises ValueError on invalid arguments (see :func:`pool_geometry`).
+    """
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    oh, ow = pool_geometry(x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    divisor = _avg_divisor(xp, x.shape, (oh, ow), kernel_size, stride, padding,
+                           count_include_pad, divisor_override, x.dtype, x.device)
+    extent = (window_extent(oh, kh, sh, 1), window_extent(ow, kw, sw, 1))
+    buf = _padded(xp, x, padding, extent, 0.0) if _needs_buffer(
+        x.shape, padding, extent) else x
+    total = None
+    for i in range(kh):
+        rows = window_slice(i, oh, sh, 1)
+        for j in range(kw):
+            v = buf[:, :, rows, window_slice(j, ow, sw, 1)]
+            total = v if total is None else total + v
+    return total / divisor
+
+
+def avg_pool2d_backward(xp, grad_out, x_shape, kernel_size, stride, padding, ceil_mode,
+                        count_include_pad, divisor_override):
+    """Gradient of :func:`avg_pool2d` with respect to its input.
+
+    grad_out: (N, C, OH, OW). Returns (N, C, H, W): every element of a window gets
+    that window's grad_out divided by the window's divisor; windows accumulate.
+    """
+    n, c, h, w = x_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    oh, ow = pool_geometry(x_shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    divisor = _avg_divisor(xp, x_shape, (oh, ow), kernel_size, stride, padding,
+                           count_include_pad, divisor_override, grad_out.dtype,
+                           grad_out.device)
+    share = grad_out / divisor
+    extent = (window_extent(oh, kh, sh, 1), window_extent(ow, kw, sw, 1))
+    buf = xp.zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])),
+                   dtype=grad_out.dtype, device=grad_out.device)
+    for i in range(kh):
+        rows = window_slice(i, oh, sh, 1)
+        for j in range(kw):
+            cs = window_slice(j, ow, sw, 1)
+            buf[:, :, rows, cs] = buf[:, :, rows, cs] + share
+    return buf[:, :, ph:ph + h, pw:pw + w]

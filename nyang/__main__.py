@@ -1,0 +1,3 @@
+from nyang.cli import main
+
+raise SystemExit(main())

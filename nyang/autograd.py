@@ -1,0 +1,229 @@
+"""Reverse-mode automatic differentiation.
+
+A :class:`Function` is one differentiable op: ``forward(ctx, *arrays)`` computes on
+raw arrays of the namespace ``ctx.xp`` and saves on ``ctx`` what ``backward`` needs;
+``backward(ctx, grad)`` returns one gradient per input (None where there is none).
+``Function.apply`` unwraps Tensors, runs ``forward`` and, when any input requires
+grad, records ``ctx`` as the output's node of the graph.
+
+Each node keeps, for each input, the input's own node (or the leaf tensor, into
+which gradients accumulate), never the intermediate tensors themselves, so their
+data can be freed as soon as nothing else holds it. :func:`backward` walks the
+nodes in a topological order built without recursion, so graphs of any depth work.
+
+Gradients are values: no code mutates a gradient array in place (an op's backward
+may hand the same array to several inputs). Accumulation makes a new array.
+"""
+import functools
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    """True unless inside :class:`no_grad`."""
+    return _grad_enabled
+
+
+class _GradMode:
+    mode = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager and decorator: ops inside record no graph."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager and decorator: turn graph recording back on inside ``no_grad``."""
+
+    mode = True
+
+
+class Context:
+    """One node of the graph: the Function that ran, what it saved, and its inputs.
+
+    ``needs_input_grad[i]`` tells whether input i wants a gradient; ``device``,
+    ``xp`` and ``kernels`` are the inputs' device, namespace and kernel module.
+    """
+
+    def __init__(self, function, device):
+        self.function = function
+        self.device = device
+        self.xp = device.xp
+        self.kernels = device.kernels
+
+    def name(self):
+        return self.function.__name__ + "Backward"
+
+
+class Function:
+    """Base of every differentiable op: subclasses define ``forward`` and ``backward``
+    as static methods on arrays (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, **options):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **options):
+        """Run the op on Tensors (and plain constants) and record it in the graph."""
+        device = None
+        arrays = []
+        needs = []
+        for a in args:
+            if isinstance(a, Tensor):
+                if device is None:
+                    device = a._device
+                elif a._device is not device:
+                    raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, "
+                                       f"got {device} and {a._device}")
+                arrays.append(a.data)
+                needs.append(a.requires_grad)
+            else:
+                arrays.append(a)
+                needs.append(False)
+        if device is None:
+            from nyang.device import get_device
+
+            device = get_device()
+        ctx = Context(cls, device)
+        record = _grad_enabled and True in needs
+        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
+        out = Tensor._wrap(cls.forward(ctx, *arrays, **options), ctx.__dict__.get("out_device", device))
+        if record:
+            ctx.next = tuple(None if not n else (a._node if a._node is not None else a)
+                             for a, n in zip(args, needs))
+            out.requires_grad = True
+            out._node = ctx
+        return out
+
+
+class _NonDifferentiable(Function):
+    """Marks ops whose output carries no gradient (comparisons, argmax)."""
+
+
+def backward(root, gradient=None, retain_graph=False):
+    """Back-propagate from tensor ``root``, accumulating into the leaves' ``.grad``."""
+    xp = root._device.xp
+    if not root.requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn; "
+                           "set requires_grad=True on a leaf it depends on")
+    if not root.dtype.is_floating_point:
+        raise TypeError(f"backward: only floating-point tensors have gradients, got {root.dtype}")
+    if gradient is None:
+        if root.data.size != 1:
+            raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs; "
+                               f"got shape {tuple(root.shape)}, pass gradient= of that shape")
+        seed = xp.ones_like(root.data)
+    else:
+        seed = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient, device=root._device.native)
+        if tuple(seed.shape) != tuple(root.shape):
+            raise ValueError(f"backward: gradient has shape {tuple(seed.shape)}, expected {tuple(root.shape)}")
+        seed = xp.astype(seed, root.data.dtype, copy=True)
+    if root._node is None:
+        _accumulate(root, seed)
+        return
+    grads = {id(root._node): seed}
+    for node in _topological_order(root._node):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if node.next is None:
+            raise RuntimeError(f"backward: trying to backward through the graph a second time "
+                               f"(through {node.name()}); its saved values were freed by the first "
+                               f"backward. Pass retain_graph=True to the first call if you need this.")
+        retained = getattr(node, "retained", None)
+        if retained is not None and retained() is not None:
+            _accumulate(retained(), g)
+        input_grads = node.function.backward(node, g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for parent, pg in zip(node.next, input_grads):
+            if parent is None or pg is None:
+                continue
+            if isinstance(parent, Context):
+                key = id(parent)
+                previous = grads.get(key)
+                grads[key] = pg if previous is None else previous + pg
+            else:
+                _accumulate(parent, pg)
+        if not retain_graph:
+            _free(node)
+
+
+def _accumulate(leaf, g):
+    if g.dtype != leaf.data.dtype:
+        g = leaf._device.xp.astype(g, leaf.data.dtype)
+    if leaf.grad is None:
+        leaf.grad = Tensor._wrap(g, leaf._device)
+    else:
+        leaf.grad = Tensor._wrap(leaf.grad.data + g, leaf._device)
+
+
+def _free(node):
+    keep = {"function", "device", "xp", "kernels", "needs_input_grad"}
+    for key in [k for k in node.__dict__ if k not in keep]:
+        del node.__dict__[key]
+    node.next = None
+
+
+def _topological_order(root):
+    """Nodes reachable from ``root``, each before all the nodes it depends on."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node.next or ():
+            if isinstance(parent, Context) and id(parent) not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=False):
+    """Gradients of ``outputs`` with respect to ``inputs`` (a list of tensors), as in
+    ``torch.autograd.grad``; the inputs' ``.grad`` fields are left as they were."""
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    saved = [t.grad for t in inputs]
+    for t in inputs:
+        t.grad = None
+    try:
+        backward(outputs, grad_outputs, retain_graph=retain_graph)
+        result = [t.grad for t in inputs]
+    finally:
+        for t, g in zip(inputs, saved):
+            t.grad = g
+    return result[0] if single else result
+
+
+from nyang.tensor import Tensor  # noqa: E402  (Tensor's methods use Function)
