@@ -25,9 +25,12 @@ def _host(data):
     """Python data (numbers, nested lists, tensors inside) as a NumPy array."""
     if isinstance(data, Tensor):
         return data.numpy()
-    if isinstance(data, (list, tuple)) and any(isinstance(x, (Tensor, list, tuple)) for x in data):
-        return np.asarray([_host(x) for x in data])
-    a = np.asarray(data)
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+        data = [_host(x) for x in data]
+    try:
+        a = np.asarray(data)
+    except ValueError:  # ragged nesting
+        a = np.asarray(None)
     if a.dtype == object:
         raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data "
                         f"(ragged nested lists or non-numeric values)")

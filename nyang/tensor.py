@@ -227,17 +227,13 @@ class Tensor:
 
     # ------------------------------------------------------------ printing
     def __repr__(self):
-        import numpy as np
-
-        values = self.numpy()
-        body = np.array2string(values, separator=", ", prefix="tensor(",
-                               precision=4, floatmode="maxprec_equal" if values.dtype.kind == "f" else "maxprec",
-                               suppress_small=False)
+        body = _format_values(self.numpy())
         extras = []
         if self._device.type != "cpu":
             extras.append(f"device='{self._device}'")
-        default = {"f": dtypes.float32, "i": dtypes.int64, "b": dtypes.bool_}.get(values.dtype.kind)
-        if self.dtype is not default or values.size == 0:
+        default = {True: dtypes.float32}.get(self.dtype.is_floating_point,
+                                             dtypes.int64 if self.dtype is not dtypes.bool_ else dtypes.bool_)
+        if self.dtype is not default or self.numel() == 0:
             extras.append(f"dtype={self.dtype}")
         if self._node is not None:
             extras.append(f"grad_fn=<{self._node.name()}>")
@@ -582,6 +578,23 @@ class Tensor:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
+
+
+def _format_values(values):
+    """Array text laid out as PyTorch prints it: integral floats as ``1.``, others
+    with 4 decimals, scientific notation when magnitudes span more than 1e3."""
+    import numpy as np
+
+    options = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
+    if values.dtype.kind != "f" or values.size == 0:
+        return np.array2string(values, **options)
+    finite = np.abs(values[np.isfinite(values)]).astype(np.float64)
+    nonzero = finite[finite > 0]
+    if finite.size and np.all(finite == np.round(finite)) and finite.max(initial=0) < 1e8:
+        return np.array2string(values, floatmode="maxprec", precision=0, **options)
+    if nonzero.size and (nonzero.max() / nonzero.min() > 1000 or nonzero.max() > 1e8 or nonzero.min() < 1e-4):
+        return np.array2string(values, formatter={"float_kind": lambda v: f"{v:.4e}"}, **options)
+    return np.array2string(values, floatmode="fixed", precision=4, **options)
 
 
 def _shape_args(args):

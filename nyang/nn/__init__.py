@@ -1,2 +1,9 @@
-"""``nyang.nn``: modules, layers, losses and init."""
-from nyang.nn import functional  # noqa: F401
+"""``nyang.nn``: modules, layers, losses and init, named as in ``torch.nn``."""
+from nyang.nn import functional, init  # noqa: F401
+from nyang.nn.activation import ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
+from nyang.nn.container import Identity, ModuleDict, ModuleList, Sequential  # noqa: F401
+from nyang.nn.dropout import Dropout, Dropout2d  # noqa: F401
+from nyang.nn.flatten import Flatten, Unflatten  # noqa: F401
+from nyang.nn.linear import Linear  # noqa: F401
+from nyang.nn.module import Module  # noqa: F401
+from nyang.nn.parameter import Parameter  # noqa: F401

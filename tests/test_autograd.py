@@ -1,0 +1,142 @@
+"""The graph engine: accumulation, ordering, freeing, grad modes, deep graphs."""
+import numpy as np
+import pytest
+
+import nyang
+from tests.oracle import torch
+
+
+def test_gradients_accumulate_across_backward_calls_as_in_torch(backend):
+    x = nyang.tensor(backend.asarray([1.0, 2.0, 3.0]), requires_grad=True)
+    (x * x).sum().backward()
+    (3 * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.array([1, 2, 3]) + 3)
+
+
+def test_a_tensor_used_twice_gets_both_contributions():
+    x = nyang.tensor([2.0], requires_grad=True)
+    y = x * x + x  # dy/dx = 2x + 1
+    y.backward(nyang.ones(1))
+    assert x.grad.item() == 5.0
+
+
+def test_diamond_graph_matches_torch():
+    a = np.array([0.3, -1.2, 2.0], dtype=np.float32)
+    x, tx = nyang.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    for lib, t in ((nyang, x), (torch, tx)):
+        h = t.exp()
+        (h * h.sin() + h.tanh() * t).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+
+
+def test_chain_of_ten_thousand_ops_backpropagates_without_recursion_error():
+    x = nyang.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.backward()
+    assert abs(x.grad.item() - 1.0001 ** 10_000) < 1e-2
+
+
+def test_second_backward_raises_unless_retain_graph():
+    x = nyang.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp([1.0, 2.0]), rtol=1e-6)
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_graph_saved_values_are_freed_after_backward():
+    x = nyang.tensor([1.0, 2.0], requires_grad=True)
+    y = x * x
+    node = y.grad_fn
+    y.sum().backward()
+    assert not hasattr(node, "a") and node.next is None
+
+
+def test_no_grad_and_enable_grad_as_context_managers_and_decorators():
+    x = nyang.tensor([1.0], requires_grad=True)
+    with nyang.no_grad():
+        assert not (x * 2).requires_grad
+        with nyang.enable_grad():
+            assert (x * 2).requires_grad
+    assert (x * 2).requires_grad
+
+    @nyang.no_grad()
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad and nyang.is_grad_enabled()
+
+
+def test_detach_and_requires_grad_():
+    x = nyang.tensor([1.0, 2.0], requires_grad=True)
+    d = x.detach()
+    assert not d.requires_grad and d.is_leaf and d.data is x.data
+    y = (x * 2).detach() * x
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+    z = nyang.zeros(2).requires_grad_()
+    assert z.requires_grad and z.is_leaf
+    with pytest.raises(TypeError, match="floating-point"):
+        nyang.arange(3).requires_grad_()
+
+
+def test_only_leaves_get_grad_unless_retain_grad():
+    x = nyang.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h2 = (x * 2).retain_grad()
+    (h * h2).sum().backward()
+    assert h.grad is None
+    np.testing.assert_allclose(h2.grad.numpy(), (x * 3).detach().numpy())
+
+
+def test_autograd_grad_returns_gradients_without_touching_dot_grad():
+    x = nyang.tensor([1.0, 2.0], requires_grad=True)
+    g = nyang.autograd.grad((x ** 3).sum(), x)
+    np.testing.assert_allclose(g.numpy(), [3.0, 12.0])
+    assert x.grad is None
+
+
+def test_backward_errors_name_the_problem():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        nyang.tensor([1.0]).sum().backward()
+    x = nyang.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"scalar outputs.*\(2,\)"):
+        (x * 2).backward()
+    with pytest.raises(ValueError, match=r"gradient has shape \(3,\), expected \(2,\)"):
+        (x * 2).backward(nyang.ones(3))
+
+
+def test_backward_from_an_integer_tensor_is_a_type_error():
+    x = nyang.tensor([1.0, 2.0], requires_grad=True)
+    y = x.sum()
+    y.data = y.data.astype(np.int64)  # an integer result that still carries the graph
+    with pytest.raises(TypeError, match="floating-point"):
+        y.backward()
+
+
+def test_leaf_gradient_is_cast_to_the_leaf_dtype():
+    x = nyang.tensor([1.0, 2.0], requires_grad=True)
+    w = nyang.tensor(np.array([0.5, 0.5]), requires_grad=True)  # float64
+    (x * w).sum().backward()
+    assert x.grad.dtype == nyang.float32 and w.grad.dtype == nyang.float64
+
+
+def test_gradcheck_catches_a_wrong_backward():
+    class WrongSquare(nyang.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.x = x
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.x  # should be 2x
+
+    x = nyang.randn(4, dtype=nyang.float64, requires_grad=True)
+    with pytest.raises(AssertionError, match="analytic"):
+        nyang.gradcheck.gradcheck(lambda t: WrongSquare.apply(t), x)
+    assert nyang.gradcheck.gradcheck(lambda t: t * t, x)
