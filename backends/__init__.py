@@ -17,6 +17,25 @@ specialise it takes from ``generic``. The interface:
 ``erf(xp, x)``                                       the error function, elementwise
 ``new_rng(seed)``, ``rng_get_state``, ``rng_set_state``, ``uniform``, ``normal``,
 ``integers``, ``permutation``                        seeded random numbers
+``im2col(xp, x, kernel_size, stride, padding, dilation)``
+                                                     conv columns, (N, OH, OW, C, kh, kw)
+``col2im(xp, cols, x_shape, kernel_size, stride, padding, dilation)``
+                                                     adjoint of im2col, (N, C, H, W)
+``max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode)``
+                                                     (out, argmax); argmax = i*kw + j inside
+                                                     the window, uint8 (int32 if kh*kw > 256)
+``max_pool2d_backward(xp, grad_out, argmax, x_shape, kernel_size, stride, padding,
+dilation)``                                          input gradient of max_pool2d
+``avg_pool2d(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+divisor_override)``                                  average pooling
+``avg_pool2d_backward(xp, grad_out, x_shape, kernel_size, stride, padding, ceil_mode,
+count_include_pad, divisor_override)``               input gradient of avg_pool2d
+
+Convolution and pooling take (N, C, H, W) arrays, 2-tuples for kernel_size, stride,
+padding and dilation, and follow PyTorch exactly (output sizes, ceil_mode, -inf
+padding and first-maximum ties in max pooling, the avg-pool divisor); invalid
+arguments raise ValueError. ``generic.pool_geometry`` / ``generic.conv_geometry``
+give the output size (OH, OW).
 """
 import array_api_compat
 

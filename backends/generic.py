@@ -173,7 +173,7 @@ def _check_positive(name, value):
         raise ValueError(f"{name} must be positive, got {name}={tuple(value)}")
 
 
-def _conv_geometry(x_shape, kernel_size, stride, padding, dilation):
+def conv_geometry(x_shape, kernel_size, stride, padding, dilation):
     """(OH, OW) of a convolution over ``x_shape``; ValueError when it is empty."""
     _check_positive("kernel_size", kernel_size)
     _check_positive("stride", stride)
@@ -270,7 +270,7 @@ def _padded(xp, x, padding, extent, fill):
     return buf
 
 
-def _needs_buffer(x_shape, padding, extent):
+def needs_buffer(x_shape, padding, extent):
     """Whether the windows reach outside ``x`` (padding, or ceil-mode overhang)."""
     return bool(padding[0] or padding[1] or extent[0] > x_shape[2]
                 or extent[1] > x_shape[3])
@@ -286,9 +286,9 @@ def im2col(xp, x, kernel_size, stride, padding, dilation):
     """
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    oh, ow = _conv_geometry(x.shape, kernel_size, stride, padding, dilation)
+    oh, ow = conv_geometry(x.shape, kernel_size, stride, padding, dilation)
     extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
-    buf = _padded(xp, x, padding, extent, 0.0) if _needs_buffer(
+    buf = _padded(xp, x, padding, extent, 0.0) if needs_buffer(
         x.shape, padding, extent) else x
     parts = [buf[:, :, window_slice(i, oh, sh, dh), window_slice(j, ow, sw, dw)]
              for i in range(kh) for j in range(kw)]
@@ -304,7 +304,7 @@ def col2im(xp, cols, x_shape, kernel_size, stride, padding, dilation):
     """
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    oh, ow = _conv_geometry(x_shape, kernel_size, stride, padding, dilation)
+    oh, ow = conv_geometry(x_shape, kernel_size, stride, padding, dilation)
     extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
     buf = xp.zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])),
                    dtype=cols.dtype, device=cols.device)
@@ -332,7 +332,7 @@ def max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode):
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
-    buf = _padded(xp, x, padding, extent, -math.inf) if _needs_buffer(
+    buf = _padded(xp, x, padding, extent, -math.inf) if needs_buffer(
         x.shape, padding, extent) else x
     arg_dtype = getattr(xp, argmax_dtype_name(kernel_size))
     i0 = first_valid_offsets(oh, kh, sh, ph, dh)
@@ -402,7 +402,7 @@ def avg_pool2d(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad
     divisor = _avg_divisor(xp, x.shape, (oh, ow), kernel_size, stride, padding,
                            count_include_pad, divisor_override, x.dtype, x.device)
     extent = (window_extent(oh, kh, sh, 1), window_extent(ow, kw, sw, 1))
-    buf = _padded(xp, x, padding, extent, 0.0) if _needs_buffer(
+    buf = _padded(xp, x, padding, extent, 0.0) if needs_buffer(
         x.shape, padding, extent) else x
     total = None
     for i in range(kh):

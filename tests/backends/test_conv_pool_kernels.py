@@ -1,0 +1,347 @@
+"""Convolution and pooling kernels: NumPy fast paths against the pure-standard
+reference (run on array_api_strict, data on ``Device("device1")``) and both against
+PyTorch.
+"""
+import numpy as np
+import pytest
+
+from backends import generic, numpy_kernels
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+@pytest.fixture(scope="module")
+def sx():
+    """array_api_strict pinned to 2024.12, with its test device."""
+    import array_api_strict
+
+    array_api_strict.set_array_api_strict_flags(api_version="2024.12")
+    return array_api_strict
+
+
+def _strict(sx, a):
+    return sx.asarray(np.asarray(a), device=sx.Device("device1"))
+
+
+def _host(a):
+    return np.from_dlpack(a)
+
+
+def _reference(sx, name, *arrays, **kwargs):
+    """``generic.<name>`` on array_api_strict copies of ``arrays``, back as NumPy."""
+    out = getattr(generic, name)(sx, *(_strict(sx, a) for a in arrays), **kwargs)
+    return tuple(_host(o) for o in out) if isinstance(out, tuple) else _host(out)
+
+
+def _values(kind, shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    if kind == "randn":
+        x = rng.standard_normal(shape)
+    elif kind == "ties":  # few distinct integers: many equal maxima
+        x = rng.integers(-2, 3, size=shape).astype(float)
+    elif kind == "negative":  # padding (-inf) must still never win
+        x = -1.0 - np.abs(rng.standard_normal(shape))
+    elif kind == "neg_inf":  # whole windows of -inf
+        x = rng.standard_normal(shape)
+        x[rng.random(shape) < 0.7] = -np.inf
+    elif kind == "nan":
+        x = rng.standard_normal(shape)
+        x[rng.random(shape) < 0.15] = np.nan
+    else:
+        raise ValueError(kind)
+    return x.astype(dtype)
+
+
+def _t(a):
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+# ---------------------------------------------------------------- im2col / col2im
+
+# (x shape, kernel_size, stride, padding, dilation)
+CONV_CASES = [
+    ((2, 3, 7, 8), (3, 3), (1, 1), (1, 1), (1, 1)),
+    ((1, 2, 9, 7), (3, 2), (2, 1), (1, 0), (1, 2)),
+    ((3, 1, 6, 6), (1, 1), (1, 1), (0, 0), (1, 1)),
+    ((2, 4, 10, 11), (5, 3), (3, 2), (2, 3), (1, 1)),
+    ((1, 3, 5, 5), (2, 2), (2, 2), (0, 0), (2, 2)),
+    ((2, 2, 8, 5), (3, 3), (2, 3), (2, 1), (2, 1)),
+    ((2, 3, 4, 4), (4, 4), (1, 1), (3, 3), (1, 1)),
+    ((1, 1, 3, 12), (1, 4), (1, 3), (0, 2), (1, 1)),
+]
+CONV_IDS = [f"{s}-k{k}-s{st}-p{p}-d{d}" for s, k, st, p, d in CONV_CASES]
+
+
+def _geometry(case):
+    shape, k, s, p, d = case
+    return shape, dict(kernel_size=k, stride=s, padding=p, dilation=d)
+
+
+def _conv_args(geo):
+    return {name: value for name, value in geo.items() if name != "kernel_size"}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
+def test_im2col_matches_reference_and_unfold(sx, case, dtype):
+    shape, geo = _geometry(case)
+    x = _values("randn", shape, dtype)
+    cols = numpy_kernels.im2col(np, x, **geo)
+    n, c = shape[:2]
+    kh, kw = geo["kernel_size"]
+    assert cols.dtype == dtype and cols.flags.c_contiguous
+    assert cols.shape[0] == n and cols.shape[3:] == (c, kh, kw)
+    np.testing.assert_array_equal(cols, _reference(sx, "im2col", x, **geo))
+    unfolded = F.unfold(_t(x), **geo).numpy()  # (N, C*kh*kw, OH*OW)
+    np.testing.assert_array_equal(
+        cols.reshape(n, -1, c * kh * kw).transpose(0, 2, 1), unfolded)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
+def test_conv_as_gemm_matches_torch(case, dtype):
+    shape, geo = _geometry(case)
+    x = _values("randn", shape, dtype)
+    out_channels = 5
+    w = _values("randn", (out_channels, shape[1]) + geo["kernel_size"], dtype, seed=1)
+    cols = numpy_kernels.im2col(np, x, **geo)
+    n, oh, ow = cols.shape[:3]
+    y = cols.reshape(n * oh * ow, -1) @ w.reshape(out_channels, -1).T
+    y = y.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)
+    expected = F.conv2d(_t(x), _t(w), **_conv_args(geo)).numpy()
+    np.testing.assert_allclose(y, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
+def test_col2im_matches_reference_and_conv_input_grad(sx, case, dtype):
+    shape, geo = _geometry(case)
+    x = _values("randn", shape, dtype)
+    out_channels = 4
+    w = _values("randn", (out_channels, shape[1]) + geo["kernel_size"], dtype, seed=1)
+    xt = _t(x).requires_grad_()
+    y = F.conv2d(xt, _t(w), **_conv_args(geo))
+    g = _values("randn", tuple(y.shape), dtype, seed=2)
+    (expected,) = torch.autograd.grad(y, xt, _t(g))
+
+    # Input gradient of the conv: cols_grad = g (as rows) @ W, then col2im.
+    n, _, oh, ow = g.shape
+    cols = (g.transpose(0, 2, 3, 1).reshape(-1, out_channels) @ w.reshape(out_channels, -1))
+    cols = cols.reshape((n, oh, ow, shape[1]) + geo["kernel_size"])
+    dx = numpy_kernels.col2im(np, cols, shape, **geo)
+    assert dx.shape == shape and dx.dtype == dtype
+    np.testing.assert_array_equal(dx, _reference(sx, "col2im", cols, x_shape=shape, **geo))
+    np.testing.assert_allclose(dx, expected.numpy(), **TOL[dtype])
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
+def test_col2im_matches_fold(case):
+    shape, geo = _geometry(case)
+    x = _values("randn", shape, np.float64)
+    cols = _values("randn", numpy_kernels.im2col(np, x, **geo).shape, np.float64, seed=3)
+    n, c = shape[:2]
+    k = geo["kernel_size"][0] * geo["kernel_size"][1]
+    folded = F.fold(_t(cols.reshape(n, -1, c * k).transpose(0, 2, 1)),
+                    output_size=shape[2:], **geo).numpy()
+    np.testing.assert_allclose(numpy_kernels.col2im(np, cols, shape, **geo), folded,
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
+def test_im2col_col2im_are_adjoint(case):
+    shape, geo = _geometry(case)
+    x = _values("randn", shape, np.float64)
+    cols = numpy_kernels.im2col(np, x, **geo)
+    c = _values("randn", cols.shape, np.float64, seed=4)
+    lhs = np.sum(cols * c)
+    rhs = np.sum(x * numpy_kernels.col2im(np, c, shape, **geo))
+    assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12)
+
+
+def test_im2col_channels_last_input_and_blocking(monkeypatch):
+    x = _values("randn", (5, 6, 9, 8), np.float32)
+    geo = dict(kernel_size=(3, 3), stride=(2, 1), padding=(1, 1), dilation=(1, 1))
+    expected = numpy_kernels.im2col(np, x, **geo)
+    expected_dx = numpy_kernels.col2im(np, expected, x.shape, **geo)
+    channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(numpy_kernels.im2col(np, channels_last, **geo), expected)
+    for block in (1, 300, 3000):  # row blocks, then blocks of images
+        monkeypatch.setattr(numpy_kernels, "_BLOCK", block)
+        np.testing.assert_array_equal(numpy_kernels.im2col(np, x, **geo), expected)
+        np.testing.assert_array_equal(numpy_kernels.col2im(np, expected, x.shape, **geo),
+                                      expected_dx)
+
+
+def test_conv_empty_output_raises():
+    x = np.zeros((1, 1, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="output would be empty"):
+        numpy_kernels.im2col(np, x, (5, 5), (1, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match=r"stride=\(0, 1\)"):
+        generic.im2col(np, x, (1, 1), (0, 1), (0, 0), (1, 1))
+
+
+# ---------------------------------------------------------------- pooling
+
+# (x shape, kernel_size, stride, padding, dilation, ceil_mode)
+POOL_CASES = [
+    ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),   # the common 2x2/2
+    ((2, 3, 9, 7), (2, 2), (2, 2), (0, 0), (1, 1), True),    # ceil overhang, no pad
+    ((1, 2, 7, 9), (3, 3), (2, 2), (1, 1), (1, 1), False),   # overlapping
+    ((2, 1, 7, 9), (3, 3), (2, 2), (1, 1), (1, 1), True),
+    ((1, 3, 10, 9), (3, 2), (2, 1), (1, 1), (1, 1), True),
+    ((2, 2, 11, 10), (3, 3), (2, 3), (1, 0), (2, 1), True),  # dilation
+    ((1, 1, 5, 5), (5, 5), (3, 3), (2, 2), (1, 1), True),
+    ((2, 2, 6, 5), (2, 4), (1, 3), (1, 2), (1, 1), True),
+    ((3, 2, 5, 6), (1, 1), (1, 1), (0, 0), (1, 1), False),
+    ((1, 2, 6, 7), (2, 3), (3, 2), (1, 1), (1, 1), False),   # stride > kernel
+    ((2, 2, 7, 6), (2, 2), (1, 1), (1, 0), (1, 1), False),
+    ((1, 2, 20, 19), (17, 16), (3, 2), (8, 8), (1, 1), True),  # > 256: int32 argmax
+]
+POOL_IDS = [f"{s}-k{k}-s{st}-p{p}-d{d}-{'ceil' if c else 'floor'}"
+            for s, k, st, p, d, c in POOL_CASES]
+VALUE_KINDS = ["randn", "ties", "negative", "neg_inf", "nan"]
+
+
+def _pool_geometry(case):
+    shape, k, s, p, d, ceil = case
+    return shape, dict(kernel_size=k, stride=s, padding=p, dilation=d), ceil
+
+
+def _torch_indices(argmax, shape, geo):
+    """Window offsets i*kw + j as PyTorch's flat input indices h*W + w."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (geo[k] for k in
+                                              ("kernel_size", "stride", "padding",
+                                               "dilation"))
+    oh, ow = argmax.shape[2:]
+    i, j = np.divmod(argmax.astype(np.int64), kw)
+    h = np.arange(oh)[:, None] * sh - ph + i * dh
+    w = np.arange(ow)[None, :] * sw - pw + j * dw
+    return h * shape[3] + w
+
+
+@pytest.mark.parametrize("kind", VALUE_KINDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES, ids=POOL_IDS)
+def test_max_pool2d(sx, case, dtype, kind):
+    shape, geo, ceil = _pool_geometry(case)
+    x = _values(kind, shape, dtype)
+    out, arg = numpy_kernels.max_pool2d(np, x, ceil_mode=ceil, **geo)
+    k = geo["kernel_size"][0] * geo["kernel_size"][1]
+    assert out.dtype == dtype and arg.dtype == (np.uint8 if k <= 256 else np.int32)
+    ref_out, ref_arg = _reference(sx, "max_pool2d", x, ceil_mode=ceil, **geo)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(arg, ref_arg)
+    assert ref_arg.dtype == arg.dtype
+
+    xt = _t(x).requires_grad_()
+    t_out, t_idx = F.max_pool2d(xt, ceil_mode=ceil, return_indices=True, **geo)
+    np.testing.assert_array_equal(out, t_out.detach().numpy())
+    np.testing.assert_array_equal(_torch_indices(arg, shape, geo), t_idx.numpy())
+
+    g = _values("randn", out.shape, dtype, seed=5)
+    dx = numpy_kernels.max_pool2d_backward(np, g, arg, shape, **geo)
+    assert dx.shape == shape and dx.dtype == dtype
+    np.testing.assert_array_equal(
+        dx, _reference(sx, "max_pool2d_backward", g, arg, x_shape=shape, **geo))
+    (expected,) = torch.autograd.grad(t_out, xt, _t(g))
+    np.testing.assert_allclose(dx, expected.numpy(), **TOL[dtype])
+
+
+def test_max_pool2d_nan_and_all_neg_inf_windows():
+    nan, inf = np.nan, np.inf
+    x = np.array([[[[1, nan, 5, 7],
+                    [nan, 2, 6, 7],
+                    [-inf, -inf, nan, 0],
+                    [-inf, -inf, 0, 0]]]], np.float32)
+    out, arg = numpy_kernels.max_pool2d(np, x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    np.testing.assert_array_equal(out, [[[[nan, 7], [-inf, nan]]]])
+    # the last NaN wins (PyTorch's CPU scan), ties go to the first maximum
+    np.testing.assert_array_equal(arg, [[[[2, 1], [0, 0]]]])
+    # a window of padding and -inf reports its first real element
+    out, arg = numpy_kernels.max_pool2d(np, np.full((1, 1, 3, 3), -inf, np.float32),
+                                        (2, 2), (2, 2), (1, 1), (1, 1), False)
+    np.testing.assert_array_equal(arg, [[[[3, 2], [1, 0]]]])
+
+
+# (x shape, kernel_size, stride, padding, ceil_mode)
+AVG_CASES = [(s, k, st, p, c) for s, k, st, p, d, c in POOL_CASES if d == (1, 1)] + [
+    ((1, 2, 8, 8), (3, 3), (3, 3), (1, 1), True),
+    ((2, 1, 10, 7), (4, 3), (3, 2), (2, 1), True),
+]
+AVG_IDS = [f"{s}-k{k}-s{st}-p{p}-{'ceil' if c else 'floor'}" for s, k, st, p, c in AVG_CASES]
+
+
+@pytest.mark.parametrize("divisor_override", [None, 3])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", AVG_CASES, ids=AVG_IDS)
+def test_avg_pool2d(sx, case, dtype, count_include_pad, divisor_override):
+    shape, k, s, p, ceil = case
+    args = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil,
+                count_include_pad=count_include_pad, divisor_override=divisor_override)
+    x = _values("randn", shape, dtype)
+    out = numpy_kernels.avg_pool2d(np, x, **args)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, _reference(sx, "avg_pool2d", x, **args),
+                               rtol=1e-6, atol=1e-7)
+
+    xt = _t(x).requires_grad_()
+    t_out = F.avg_pool2d(xt, **args)
+    np.testing.assert_allclose(out, t_out.detach().numpy(), **TOL[dtype])
+
+    g = _values("randn", out.shape, dtype, seed=6)
+    dx = numpy_kernels.avg_pool2d_backward(np, g, shape, **args)
+    assert dx.shape == shape and dx.dtype == dtype
+    np.testing.assert_allclose(
+        dx, _reference(sx, "avg_pool2d_backward", g, x_shape=shape, **args),
+        rtol=1e-6, atol=1e-7)
+    (expected,) = torch.autograd.grad(t_out, xt, _t(g))
+    np.testing.assert_allclose(dx, expected.numpy(), **TOL[dtype])
+
+
+@pytest.mark.parametrize("module", [numpy_kernels, generic], ids=["numpy", "generic"])
+def test_pool_argument_errors_match_torch(module):
+    x = np.zeros((1, 1, 5, 5), np.float32)
+    bad = [  # (kernel_size, stride, padding, dilation, message)
+        ((3, 3), (1, 1), (2, 2), (1, 1), r"padding=\(2, 2\)"),  # pad > kernel // 2
+        ((3, 3), (1, 1), (1, 2), (2, 2), r"padding=\(1, 2\)"),  # dilation does not help
+        ((1, 1), (1, 1), (1, 0), (1, 1), r"padding=\(1, 0\)"),
+        ((3, 3), (1, 1), (0, 0), (3, 3), "output would be empty"),
+        ((0, 2), (1, 1), (0, 0), (1, 1), r"kernel_size=\(0, 2\)"),
+        ((2, 2), (1, -1), (0, 0), (1, 1), r"stride=\(1, -1\)"),
+        ((2, 2), (1, 1), (0, 0), (0, 1), r"dilation=\(0, 1\)"),
+    ]
+    for k, s, p, d, message in bad:
+        with pytest.raises(ValueError, match=message):
+            module.max_pool2d(np, x, k, s, p, d, False)
+        with pytest.raises(RuntimeError):
+            F.max_pool2d(_t(x), k, s, p, d, False)
+        if d == (1, 1):
+            with pytest.raises(ValueError, match=message):
+                module.avg_pool2d(np, x, k, s, p, False, True, None)
+    with pytest.raises(ValueError, match="divisor_override.*0"):
+        module.avg_pool2d(np, x, (2, 2), (2, 2), (0, 0), False, True, 0)
+
+
+def test_float16_keeps_dtype():
+    import array_api_compat.numpy as cnp  # array_api_strict has no float16
+
+    x = _values("randn", (2, 3, 7, 6), np.float16)
+    geo = dict(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1))
+    cols = numpy_kernels.im2col(np, x, **geo)
+    assert cols.dtype == np.float16
+    assert numpy_kernels.col2im(np, cols, x.shape, **geo).dtype == np.float16
+    out, arg = numpy_kernels.max_pool2d(np, x, ceil_mode=True, **geo)
+    ref_out, ref_arg = generic.max_pool2d(cnp, x, ceil_mode=True, **geo)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(arg, ref_arg)
+    assert out.dtype == np.float16
+    assert numpy_kernels.max_pool2d_backward(np, out, arg, x.shape, **geo).dtype == np.float16
+    avg = numpy_kernels.avg_pool2d(np, x, (2, 2), (2, 2), (1, 1), True, False, None)
+    assert avg.dtype == np.float16
+    assert numpy_kernels.avg_pool2d_backward(np, avg, x.shape, (2, 2), (2, 2), (1, 1), True,
+                                             False, None).dtype == np.float16
