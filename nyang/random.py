@@ -101,3 +101,20 @@ def get_rng_state(device=None):
 def set_rng_state(state, device=None):
     """Restore ``device``'s default generator from :func:`get_rng_state`."""
     default_generator(device).set_state(state)
+
+
+def get_all_rng_states():
+    """The state of every default generator made so far, keyed by device name, plus
+    the global seed: everything a checkpoint needs to continue the same streams."""
+    return {"seed": _seed, "generators": {str(dev): gen.get_state() for dev, gen in _defaults.items()}}
+
+
+def set_all_rng_states(states):
+    """Restore :func:`get_all_rng_states`; devices named there get their generator back."""
+    global _seed
+    _seed = int(states["seed"])
+    for name, state in states["generators"].items():
+        try:
+            default_generator(name).set_state(state)
+        except (ValueError, RuntimeError):  # a device this process cannot use (e.g. no GPU)
+            continue

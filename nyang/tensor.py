@@ -370,9 +370,19 @@ class Tensor:
         return Erf.apply(self)
 
     def relu(self):
-        from nyang.functional import relu
+        from nyang.functional.activation import relu
 
         return relu(self)
+
+    def softmax(self, dim):
+        from nyang.functional.activation import softmax
+
+        return softmax(self, dim)
+
+    def log_softmax(self, dim):
+        from nyang.functional.activation import log_softmax
+
+        return log_softmax(self, dim)
 
     def clamp(self, min=None, max=None):
         """Clip to [min, max]; the bounds are numbers or tensors (either may be None)."""

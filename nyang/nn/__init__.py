@@ -6,4 +6,5 @@ from nyang.nn.dropout import Dropout, Dropout2d  # noqa: F401
 from nyang.nn.flatten import Flatten, Unflatten  # noqa: F401
 from nyang.nn.linear import Linear  # noqa: F401
 from nyang.nn.module import Module  # noqa: F401
+from nyang.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm  # noqa: F401
 from nyang.nn.parameter import Parameter  # noqa: F401
