@@ -1,5 +1,5 @@
 """``nyang.nn``: modules, layers, losses and init, named as in ``torch.nn``."""
-from nyang.nn import functional, init  # noqa: F401
+from nyang.nn import functional, init, utils  # noqa: F401
 from nyang.nn.activation import ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
 from nyang.nn.container import Identity, ModuleDict, ModuleList, Sequential  # noqa: F401
 from nyang.nn.dropout import Dropout, Dropout2d  # noqa: F401
