@@ -11,3 +11,4 @@ from nyang.nn.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, Cros
 from nyang.nn.module import Module  # noqa: F401
 from nyang.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm  # noqa: F401
 from nyang.nn.parameter import Parameter  # noqa: F401
+from nyang.nn.registry import register  # noqa: F401
