@@ -16,5 +16,8 @@ from nyang.random import Generator, default_generator, initial_seed, manual_seed
 from nyang.tensor import Tensor  # noqa: F401
 from nyang import gradcheck, metrics, nn, optim  # noqa: F401,E402
 from nyang.checkpoint import CheckpointError, load, load_model, save, save_model  # noqa: F401,E402
+from nyang import data, models, viz  # noqa: F401,E402
+from nyang.inference import evaluate, predict  # noqa: F401,E402
+from nyang.training import fit  # noqa: F401,E402
 
 bool = bool_  # noqa: A001  (nyang.bool, as torch.bool)
