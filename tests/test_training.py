@@ -1,0 +1,262 @@
+"""fit: history and files, early stopping, the best checkpoint, exact resume,
+interrupts, the NaN guard, schedulers and callbacks; evaluate and predict."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import nyang
+from nyang import nn, optim
+from nyang.callbacks import Callback, EarlyStopping, LearningRateMonitor
+from nyang.data import DataLoader, datasets
+from nyang.training import NonFiniteLossError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.digits()
+
+
+def make_run(digits, seed=0, scheduler=None, lr=1e-2, dropout=0.2, batch_size=64):
+    """Model, optimizer, scheduler and loaders, all built from ``seed``."""
+    nyang.manual_seed(seed)
+    model = nyang.models.mlp(64, 10, hidden=(32,), dropout=dropout)
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    sched = None if scheduler is None else scheduler(opt)
+    train = DataLoader(digits.train, batch_size=batch_size, shuffle=True,
+                       generator=nyang.Generator().manual_seed(seed))
+    valid = DataLoader(digits.valid, batch_size=256)
+    return model, opt, sched, train, valid
+
+
+def weights(model):
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+class InterruptAt(Callback):
+    """Raise the interrupt flag (as Ctrl-C would) after global step ``step``."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_batch_end(self, trainer, loss):
+        if trainer.step == self.step:
+            trainer._interrupt.signal = signal.SIGINT
+
+
+def test_fit_writes_history_and_run_files(digits, tmp_path, capsys):
+    model, opt, _, train, valid = make_run(digits)
+    history = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=3, metrics=("accuracy", "f1"),
+                        out_dir=tmp_path)
+    assert len(history) == 3 and history["epoch"] == [1, 2, 3]
+    assert set(history.rows[0]) == {"epoch", "train_loss", "train_accuracy", "train_f1", "valid_loss",
+                                    "valid_accuracy", "valid_f1", "lr", "seconds"}
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    for name in ("best.npz", "last.npz", "history.csv", "history.jsonl", "curves.png", "run.json"):
+        assert (tmp_path / name).exists(), name
+    lines = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("epoch,train_loss")
+    out = capsys.readouterr().out  # not a terminal: one line per epoch, no bars
+    assert out.count("epoch ") == 3 and "valid_accuracy" in out
+
+
+def test_best_npz_holds_the_best_epoch(digits, tmp_path):
+    model, opt, _, train, valid = make_run(digits, lr=0.5)  # a noisy run: the best is not always the last
+    history = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=5, out_dir=tmp_path)
+    losses = history["valid_loss"]
+    assert history.best_epoch == int(np.argmin(losses)) + 1 and history.best_value == min(losses)
+    best = nyang.load(tmp_path / "best.npz")
+    assert best["epoch"] == history.best_epoch
+    model.load_state_dict(best["model"])
+    again = nyang.evaluate(model, valid, loss_fn=nn.CrossEntropyLoss(), progress=False)
+    assert again["loss"] == pytest.approx(min(losses), rel=1e-6)
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement(digits, tmp_path):
+    model, opt, _, train, valid = make_run(digits, lr=0.0, dropout=0.0)  # nothing changes: no improvement
+    history = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=20, patience=2, out_dir=tmp_path)
+    assert len(history) == 3 and history.stopped_early and history.best_epoch == 1
+
+
+def test_early_stopping_callback_on_a_scripted_sequence():
+    class Stub:
+        should_stop = False
+
+    stopper = EarlyStopping("valid_loss", patience=2, min_delta=0.05)
+    trainer = Stub()
+    for epoch, value in enumerate([1.0, 0.9, 0.87, 0.86, 0.7, 0.69, 0.68], start=1):
+        stopper.on_epoch_end(trainer, {"epoch": epoch, "valid_loss": value})
+        if trainer.should_stop:
+            break
+    assert stopper.stopped_epoch == 4 and stopper.best == 0.9  # 0.87 and 0.86 are within min_delta
+    rising = EarlyStopping("valid_accuracy", patience=1)
+    assert rising.mode == "max"
+
+
+@pytest.mark.parametrize("interrupt_step", [5, 40, 41, 59])
+def test_resume_equals_an_uninterrupted_run_bit_for_bit(digits, tmp_path, interrupt_step):
+    # 20 steps per epoch (1258 samples, batch 64); step 40 is an epoch boundary, 59 the last step
+    def scheduler(o):
+        return optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5)
+
+    model, opt, sched, train, valid = make_run(digits, scheduler=scheduler)
+    full = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=3, scheduler=sched,
+                     out_dir=tmp_path / "full", patience=5, verbose=False)
+    expected = weights(model)
+
+    model, opt, sched, train, valid = make_run(digits, scheduler=scheduler)
+    part = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=3, scheduler=sched,
+                     out_dir=tmp_path / "run", patience=5, callbacks=[InterruptAt(interrupt_step)], verbose=False)
+    assert part.interrupted
+    nyang.manual_seed(1234)  # a fresh process would start from another random state
+    model, opt, sched, train, valid = make_run(digits, seed=99, scheduler=scheduler)
+    resumed = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=3, scheduler=sched,
+                        out_dir=tmp_path / "run", patience=5, resume=tmp_path / "run",
+                        callbacks=[InterruptAt(-1)], verbose=False)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(weights(model)[key], value, err_msg=key)
+    drop = {"seconds"}
+    assert [{k: v for k, v in r.items() if k not in drop} for r in resumed.rows] == \
+           [{k: v for k, v in r.items() if k not in drop} for r in full.rows]
+
+
+def test_sigint_in_a_subprocess_leaves_a_loadable_last_npz(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, nyang
+        from nyang import nn, optim
+        from nyang.callbacks import Callback
+        from nyang.data import DataLoader, datasets
+
+        class Announce(Callback):
+            def on_batch_end(self, trainer, loss):
+                if trainer.step == 3:
+                    open({str(tmp_path / 'started')!r}, 'w').close()
+                import time; time.sleep(0.02)
+
+        d = datasets.digits()
+        model = nyang.models.mlp(64, 10)
+        history = nyang.fit(model, optim.Adam(model.parameters()), nn.CrossEntropyLoss(),
+                            DataLoader(d.train, batch_size=16, shuffle=True), epochs=50,
+                            out_dir={str(tmp_path / 'run')!r}, callbacks=[Announce()], progress=False)
+        print("interrupted:", history.interrupted)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    for _ in range(600):
+        if (tmp_path / "started").exists():
+            break
+        if proc.poll() is not None:
+            break
+        import time
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "interrupted: True" in out and "Resume with" in out
+    state = nyang.load(tmp_path / "run" / "last.npz")
+    assert state["step"] >= 3 and set(state["model"]) == {"1.weight", "1.bias", "3.weight", "3.bias", "5.weight",
+                                                          "5.bias"}
+
+
+def test_a_nan_loss_stops_with_the_epoch_and_step_and_keeps_best(digits, tmp_path):
+    model, opt, _, train, valid = make_run(digits)
+    calls = {"n": 0}
+    ce = nn.CrossEntropyLoss()
+
+    def loss_fn(out, y):
+        calls["n"] += 1
+        loss = ce(out, y)
+        return loss * math.nan if calls["n"] == 23 else loss  # step 3 of epoch 2
+
+    with pytest.raises(NonFiniteLossError, match=r"nan at epoch 2, step 23 \(batch 3\)"):
+        nyang.fit(model, opt, loss_fn, train, None, epochs=3, out_dir=tmp_path, verbose=False)
+    best = nyang.load(tmp_path / "best.npz")
+    assert best["epoch"] == 1
+    assert all(np.isfinite(v.numpy()).all() for v in model.state_dict().values())
+
+
+def test_reduce_on_plateau_gets_the_monitored_value_and_onecycle_steps_per_batch(digits):
+    model, opt, _, train, valid = make_run(digits, lr=0.0, dropout=0.0)
+    plateau = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    opt.param_groups[0]["lr"] = 1e-12  # no learning: valid_loss stays flat, so the lr halves each epoch
+    nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=3, scheduler=plateau, verbose=False)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-12 / 4)
+
+    model, opt, _, train, valid = make_run(digits)
+    one_cycle = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=2, steps_per_epoch=len(train))
+    monitor = LearningRateMonitor("step")
+    nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=2, scheduler=one_cycle,
+              scheduler_interval="step", callbacks=[monitor], verbose=False)
+    torch = pytest.importorskip("torch")
+    reference = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-2, momentum=0.9)
+    torch_cycle = torch.optim.lr_scheduler.OneCycleLR(reference, max_lr=0.1, epochs=2, steps_per_epoch=len(train))
+    expected = []
+    for _ in range(2 * len(train)):
+        reference.step()
+        torch_cycle.step()
+        expected.append(torch_cycle.get_last_lr()[0])
+    assert [row[0] for row in monitor.lrs] == expected
+
+
+def test_callback_hooks_run_in_order(digits):
+    seen = []
+
+    class Recorder(Callback):
+        def on_fit_start(self, trainer):
+            seen.append("fit_start")
+
+        def on_epoch_start(self, trainer):
+            seen.append("epoch_start")
+
+        def on_batch_end(self, trainer, loss):
+            seen.append("batch")
+
+        def on_epoch_end(self, trainer, row):
+            seen.append(f"epoch_end {row['epoch']}")
+
+        def on_fit_end(self, trainer):
+            seen.append("fit_end")
+
+    model, opt, _, train, _ = make_run(digits, batch_size=512)
+    nyang.fit(model, opt, nn.CrossEntropyLoss(), train, epochs=2, callbacks=[Recorder()], verbose=False)
+    assert seen == ["fit_start", "epoch_start", "batch", "batch", "batch", "epoch_end 1",
+                    "epoch_start", "batch", "batch", "batch", "epoch_end 2", "fit_end"]
+
+
+def test_bad_arguments_are_named(digits):
+    model, opt, _, train, _ = make_run(digits)
+    with pytest.raises(ValueError, match="epochs must be a positive int, got 0"):
+        nyang.fit(model, opt, nn.CrossEntropyLoss(), train, epochs=0)
+    with pytest.raises(ValueError, match="scheduler_interval"):
+        nyang.fit(model, opt, nn.CrossEntropyLoss(), train, scheduler_interval="batch")
+    with pytest.raises(FileNotFoundError, match="cannot resume"):
+        nyang.fit(model, opt, nn.CrossEntropyLoss(), train, resume="/nonexistent/run")
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install wandb"):
+            nyang.fit(model, opt, nn.CrossEntropyLoss(), train, logger="wandb")
+
+
+def test_evaluate_and_predict_on_every_input_kind(digits):
+    model, opt, _, train, valid = make_run(digits)
+    nyang.fit(model, opt, nn.CrossEntropyLoss(), train, epochs=2, verbose=False)
+    model.train()
+    scores = nyang.evaluate(model, valid, metrics=("accuracy", "f1", "precision", "recall"),
+                            loss_fn=nn.CrossEntropyLoss(), progress=False)
+    assert set(scores) == {"loss", "accuracy", "f1", "precision", "recall"} and model.training
+    x = np.stack([digits.valid[i][0] for i in range(len(digits.valid))])
+    y = np.array([int(digits.valid[i][1]) for i in range(len(digits.valid))])
+    for inputs in (x, nyang.tensor(x), digits.valid, valid):
+        probs, classes = nyang.predict(model, inputs, batch_size=100)
+        assert probs.shape == (len(y), 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+        assert np.array_equal(classes, probs.argmax(axis=1))
+        assert np.mean(classes == y) == pytest.approx(scores["accuracy"])
+    binary = nn.Sequential(nn.Linear(64, 1))
+    p, c = nyang.predict(binary, x.reshape(len(x), -1))
+    assert p.shape == (len(x), 2) and np.array_equal(c, (p[:, 1] > 0.5).astype(int))
