@@ -10,9 +10,11 @@ from nyang.functional._util import broadcast_shapes, shape_of, unbroadcast
 
 
 class _Binary(Function):
-    """Shared forward bookkeeping of the broadcasting binary ops."""
+    """Shared forward bookkeeping of the broadcasting binary ops; ``saves_inputs``
+    keeps both operands on ctx for backward."""
 
     name = ""
+    saves_inputs = False
 
     @staticmethod
     def compute(xp, a, b):
@@ -21,6 +23,8 @@ class _Binary(Function):
     @classmethod
     def forward(cls, ctx, a, b):
         ctx.shapes = (shape_of(a), shape_of(b))
+        if cls.saves_inputs:
+            ctx.a, ctx.b = a, b
         try:
             return cls.compute(ctx.xp, a, b)
         except (ValueError, TypeError):
@@ -52,12 +56,7 @@ class Sub(_Binary):
 
 class Mul(_Binary):
     name = "mul"
-
-    @classmethod
-    def forward(cls, ctx, a, b):
-        ctx.a, ctx.b = a, b
-        return super().forward(ctx, a, b)
-
+    saves_inputs = True
     compute = staticmethod(lambda xp, a, b: a * b)
 
     @staticmethod
@@ -69,12 +68,7 @@ class Mul(_Binary):
 
 class Div(_Binary):
     name = "div"
-
-    @classmethod
-    def forward(cls, ctx, a, b):
-        ctx.a, ctx.b = a, b
-        return super().forward(ctx, a, b)
-
+    saves_inputs = True
     compute = staticmethod(lambda xp, a, b: a / b)
 
     @staticmethod
@@ -89,10 +83,10 @@ class Pow(_Binary):
     """``a ** b``; either side may be a Python number."""
 
     name = "pow"
+    saves_inputs = True
 
     @classmethod
     def forward(cls, ctx, a, b):
-        ctx.a, ctx.b = a, b
         out = super().forward(ctx, a, b)
         ctx.out = out
         return out
@@ -122,34 +116,21 @@ class Maximum(_Binary):
     """Elementwise maximum; where the inputs tie, each gets half the gradient (as PyTorch)."""
 
     name = "maximum"
+    saves_inputs = True
+    compute = staticmethod(lambda xp, a, b: xp.maximum(a, b))
+    a_wins = staticmethod(lambda a, b: a > b)
 
     @classmethod
-    def forward(cls, ctx, a, b):
-        ctx.a, ctx.b = a, b
-        return super().forward(ctx, a, b)
-
-    compute = staticmethod(lambda xp, a, b: xp.maximum(a, b))
-
-    @staticmethod
-    def backward(ctx, g):
-        return _tie_split_backward(ctx, g, ctx.a > ctx.b)
+    def backward(cls, ctx, g):
+        return _tie_split_backward(ctx, g, cls.a_wins(ctx.a, ctx.b))
 
 
-class Minimum(_Binary):
+class Minimum(Maximum):
     """Elementwise minimum; ties split the gradient in half (as PyTorch)."""
 
     name = "minimum"
-
-    @classmethod
-    def forward(cls, ctx, a, b):
-        ctx.a, ctx.b = a, b
-        return super().forward(ctx, a, b)
-
     compute = staticmethod(lambda xp, a, b: xp.minimum(a, b))
-
-    @staticmethod
-    def backward(ctx, g):
-        return _tie_split_backward(ctx, g, ctx.a < ctx.b)
+    a_wins = staticmethod(lambda a, b: a < b)
 
 
 def _tie_split_backward(ctx, g, a_wins):

@@ -14,45 +14,20 @@ class Identity(Module):
         return x
 
 
-class Sequential(Module):
-    """Modules applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``,
-    or from an ``OrderedDict`` of named modules. Indexing gives a module, slicing
-    a new Sequential."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
-            for name, m in modules[0].items():
-                self.add_module(name, m)
-        else:
-            for i, m in enumerate(modules):
-                self.add_module(str(i), m)
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def __getitem__(self, index):
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return Sequential(OrderedDict(items[index]))
-        return items[_index(index, len(items), "Sequential")][1]
-
-    def __setitem__(self, index, module):
-        key = list(self._modules)[_index(index, len(self), "Sequential")]
-        self.add_module(key, module)
-
-    def __delitem__(self, index):
-        keys = list(self._modules)
-        for key in (keys[index] if isinstance(index, slice) else [keys[_index(index, len(keys), "Sequential")]]):
-            del self._modules[key]
+class _ModuleSequence(Module):
+    """Modules numbered "0", "1", ...: the list behaviour Sequential and ModuleList share."""
 
     def __len__(self):
         return len(self._modules)
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def _key(self, index):
+        return list(self._modules)[_index(index, len(self), type(self).__name__)]
+
+    def __setitem__(self, index, module):
+        self.add_module(self._key(index), module)
 
     def append(self, module):
         """Add ``module`` at the end; returns self."""
@@ -65,12 +40,41 @@ class Sequential(Module):
         return self
 
     def insert(self, index, module):
+        """Insert ``module`` before position ``index``, renumbering the ones after it."""
         mods = list(self._modules.values())
         mods.insert(index, module)
         self._modules.clear()
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
-        return self
+        return self.extend(mods)
+
+
+class Sequential(_ModuleSequence):
+    """Modules applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``,
+    or from an ``OrderedDict`` of named modules. Indexing gives a module, slicing
+    a new Sequential."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            self.extend(modules)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))
+        return items[_index(index, len(items), "Sequential")][1]
+
+    def __delitem__(self, index):
+        keys = list(self._modules)
+        for key in (keys[index] if isinstance(index, slice) else [self._key(index)]):
+            del self._modules[key]
 
 
 def _index(index, length, what):
@@ -79,7 +83,7 @@ def _index(index, length, what):
     return index % length
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules, registered so their parameters are found."""
 
     def __init__(self, modules=()):
@@ -89,31 +93,7 @@ class ModuleList(Module):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return ModuleList(list(self._modules.values())[index])
-        return self._modules[str(_index(index, len(self), "ModuleList"))]
-
-    def __setitem__(self, index, module):
-        self.add_module(str(_index(index, len(self), "ModuleList")), module)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        mods = list(self._modules.values())
-        mods.insert(index, module)
-        self._modules.clear()
-        self.extend(mods)
+        return self._modules[self._key(index)]
 
 
 class ModuleDict(Module):
