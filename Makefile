@@ -24,10 +24,14 @@ $(FULL): pyproject.toml | $(PY)
 install: $(FULL)
 
 demo: $(BASE)
-	$(PY) examples/autograd_demo.py
+	$(PY) examples/digits_cnn.py
 
 test: $(FULL)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# nyang vs PyTorch, interleaved in one process; writes bench_*.json and bench_*.md
+bench: $(FULL)
+	$(PY) -m benchmarks.bench_layers
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

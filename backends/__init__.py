@@ -17,8 +17,8 @@ specialise it takes from ``generic``. The interface:
 ``erf(xp, x)``                                       the error function, elementwise
 ``new_rng(seed)``, ``rng_get_state``, ``rng_set_state``, ``uniform``, ``normal``,
 ``integers``, ``permutation``                        seeded random numbers
-``im2col(xp, x, kernel_size, stride, padding, dilation)``
-                                                     conv columns, (N, OH, OW, C, kh, kw)
+``im2col(xp, x, kernel_size, stride, padding, dilation, groups=1)``
+                                                     conv columns, (N, OH, OW, G, kh, kw, C/G)
 ``col2im(xp, cols, x_shape, kernel_size, stride, padding, dilation)``
                                                      adjoint of im2col, (N, C, H, W)
 ``max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode)``

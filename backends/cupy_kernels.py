@@ -10,6 +10,9 @@ import cupyx.scipy.special
 
 from backends.generic import (integers, new_rng, normal, permutation,  # noqa: F401
                               rng_get_state, rng_set_state, uniform)
+# Convolution and pooling: the pure-standard versions until the RawKernels replace them.
+from backends.generic import (avg_pool2d, avg_pool2d_backward, col2im, im2col,  # noqa: F401
+                              max_pool2d, max_pool2d_backward)
 
 
 def to_numpy(x):

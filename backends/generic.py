@@ -190,6 +190,13 @@ def conv_geometry(x_shape, kernel_size, stride, padding, dilation):
     return out
 
 
+def check_groups(channels, groups):
+    """ValueError unless ``groups`` is a positive int dividing ``channels``."""
+    if not isinstance(groups, int) or groups <= 0 or channels % groups:
+        raise ValueError(f"groups must be a positive divisor of the {channels} input channels, "
+                         f"got groups={groups!r}")
+
+
 def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
     """(OH, OW) of a 2-D pooling over ``x_shape``, with PyTorch's argument checks.
 
@@ -276,45 +283,51 @@ def needs_buffer(x_shape, padding, extent):
                 or extent[1] > x_shape[3])
 
 
-def im2col(xp, x, kernel_size, stride, padding, dilation):
-    """Columns for a convolution as one GEMM.
+def im2col(xp, x, kernel_size, stride, padding, dilation, groups=1):
+    """Columns for a convolution as one GEMM per group.
 
-    x: (N, C, H, W). Returns cols of shape (N, OH, OW, C, kh, kw) with
-    ``cols[n, oh, ow, c, i, j] = x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]`` (zero
-    padding), so ``reshape(cols, (N*OH*OW, C*kh*kw)) @ reshape(w, (O, C*kh*kw)).T`` is
-    the convolution. OH = (H + 2*ph - dh*(kh-1) - 1)//sh + 1, likewise OW.
+    x: (N, C, H, W). Returns cols of shape (N, OH, OW, G, kh, kw, C/G), G = ``groups``,
+    with ``cols[n, oh, ow, g, i, j, c] = x_padded[n, g*C/G + c, oh*sh + i*dh, ow*sw + j*dw]``
+    (zero padding). The channel index is innermost, so a channels-last input is copied
+    in runs of C/G contiguous elements. With the weight (O, C/G, kh, kw) permuted to
+    w_g = (G, O/G, kh*kw*C/G), the convolution is the batched GEMM
+    ``permute(reshape(cols, (N*OH*OW, G, kh*kw*C/G)), (1, 0, 2)) @ matrix_transpose(w_g)``.
+    OH = (H + 2*ph - dh*(kh-1) - 1)//sh + 1, likewise OW.
     """
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = conv_geometry(x.shape, kernel_size, stride, padding, dilation)
+    check_groups(c, groups)
     extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
     buf = _padded(xp, x, padding, extent, 0.0) if needs_buffer(
         x.shape, padding, extent) else x
-    parts = [buf[:, :, window_slice(i, oh, sh, dh), window_slice(j, ow, sw, dw)]
+    src = xp.permute_dims(buf, (0, 2, 3, 1))
+    parts = [src[:, window_slice(i, oh, sh, dh), window_slice(j, ow, sw, dw), :]
              for i in range(kh) for j in range(kw)]
-    cols = xp.reshape(xp.stack(parts, axis=0), (kh, kw, n, c, oh, ow))
-    return xp.permute_dims(cols, (2, 4, 5, 3, 0, 1))
+    cols = xp.reshape(xp.stack(parts, axis=3), (n, oh, ow, kh, kw, groups, c // groups))
+    return xp.permute_dims(cols, (0, 1, 2, 5, 3, 4, 6))
 
 
 def col2im(xp, cols, x_shape, kernel_size, stride, padding, dilation):
     """The adjoint of :func:`im2col`: scatter-add columns back onto the input.
 
-    cols: (N, OH, OW, C, kh, kw); x_shape: (N, C, H, W). Returns (N, C, H, W), each
-    element the sum of every column entry that reads it (padding cropped away).
+    cols: (N, OH, OW, G, kh, kw, C/G); x_shape: (N, C, H, W). Returns (N, C, H, W),
+    each element the sum of every column entry that reads it (padding cropped away).
     """
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = conv_geometry(x_shape, kernel_size, stride, padding, dilation)
+    groups = cols.shape[3]
     extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
-    buf = xp.zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])),
-                   dtype=cols.dtype, device=cols.device)
+    hb, wb = max(ph + h, extent[0]), max(pw + w, extent[1])
+    buf = xp.zeros((n, hb, wb, groups, c // groups), dtype=cols.dtype, device=cols.device)
     for i in range(kh):
         rows = window_slice(i, oh, sh, dh)
         for j in range(kw):
             cs = window_slice(j, ow, sw, dw)
-            buf[:, :, rows, cs] = buf[:, :, rows, cs] + xp.permute_dims(
-                cols[:, :, :, :, i, j], (0, 3, 1, 2))
-    return buf[:, :, ph:ph + h, pw:pw + w]
+            buf[:, rows, cs, :, :] = buf[:, rows, cs, :, :] + cols[:, :, :, :, i, j, :]
+    buf = xp.reshape(buf, (n, hb, wb, c))
+    return xp.permute_dims(buf[:, ph:ph + h, pw:pw + w, :], (0, 3, 1, 2))
 
 
 def max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode):

@@ -29,26 +29,58 @@ def scatter_add(xp, size, index, values):
 #
 # Same walk over the kh*kw kernel offsets as ``generic`` (and in the same order, so
 # sums agree bit for bit), with NumPy's in-place ufuncs instead of fresh arrays.
-# Measured on 2 cores at x = (64, 32, 32, 32), 3x3, pad 1: im2col as one
-# sliding_window_view copy took 50-80 ms (the copy into the (C, kh, kw)-innermost
-# layout runs 3-element inner loops); one strided-slice copy per offset took the same
-# unblocked, and 27 ms when done per block of ~2^19 output elements (cache-resident).
-# col2im likewise: 45 ms unblocked, 24 ms blocked, with a channels-last buffer
-# (40-50 ms channels-first).
+#
+# Memory layout: an (N, C, H, W) array may be a view of channels-last (N, H, W, C)
+# memory (nyang's convolutions return their GEMM result that way). Every kernel here
+# gives its output the layout of its input (the backward ones: of grad_out), so a
+# conv -> relu -> pool -> conv chain stays channels-last forward and backward and
+# no layer pays for a transposing copy.
+#
+# im2col, measured on 2 cores (min of 15 runs, ms): with the channel index innermost,
+# (N, OH, OW, G, kh, kw, C/G), the columns are one copy of a strided view of the
+# channels-last (padded) input. x = (64, 32, 32, 32) 3x3 pad 1: 12 from channels-last
+# input, 16 from channels-first (the padded source is a transposing copy); the former
+# (C, kh, kw)-innermost layout took 23-24. (64, 32, 16, 16): 1.3 against 4.4;
+# (64, 6, 14, 14) 5x5: 0.3 against 1.3.
+
+from numpy.lib.stride_tricks import as_strided  # noqa: E402
 
 from backends.generic import (argmax_dtype_name, avg_pool_divisors,  # noqa: E402
-                              conv_geometry, first_valid_offsets, needs_buffer,
-                              pool_geometry, window_extent, window_slice)
+                              check_groups, conv_geometry, first_valid_offsets,
+                              needs_buffer, pool_geometry, window_extent, window_slice)
 
-_BLOCK = 1 << 19  # elements of im2col/col2im output handled per block
+_BLOCK = 1 << 19  # elements of col2im input handled per block (cache-resident)
 
 
-def _padded(x, padding, extent, fill):
+def _is_channels_last(a):
+    """Whether the (N, C, H, W) array ``a`` is a view of C-contiguous (N, H, W, C) memory."""
+    return a.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def _empty(shape, dtype, channels_last):
+    """An uninitialised (N, C, H, W) array, channels-last in memory if asked."""
+    if channels_last:
+        n, c, h, w = shape
+        return np.empty((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
+    return np.empty(shape, dtype=dtype)
+
+
+def _zeros(shape, dtype, channels_last):
+    """Like :func:`_empty`, filled with zeros."""
+    if channels_last:
+        n, c, h, w = shape
+        return np.zeros((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
+    return np.zeros(shape, dtype=dtype)
+
+
+def _padded(x, padding, extent, fill, channels_last=None):
     """``x`` inside a border of ``fill``: shape (N, C, max(ph+H, eh), max(pw+W, ew)),
-    in ``x``'s memory layout (a channels-last view stays channels-last)."""
+    channels-last in memory if asked, else in ``x``'s layout."""
     n, c, h, w = x.shape
     (ph, pw), (eh, ew) = padding, extent
-    buf = np.empty_like(x, shape=(n, c, max(ph + h, eh), max(pw + w, ew)))
+    if channels_last is None:
+        channels_last = _is_channels_last(x)
+    buf = _empty((n, c, max(ph + h, eh), max(pw + w, ew)), x.dtype, channels_last)
     buf[:, :, :ph] = fill
     buf[:, :, ph + h:] = fill
     buf[:, :, ph:ph + h, :pw] = fill
@@ -62,58 +94,54 @@ def _overlapping(kernel_size, stride, dilation):
     return any((k - 1) * d + 1 > s for k, s, d in zip(kernel_size, stride, dilation))
 
 
-def im2col(xp, x, kernel_size, stride, padding, dilation):
-    """Columns for a convolution as one GEMM (see ``generic.im2col``).
+def im2col(xp, x, kernel_size, stride, padding, dilation, groups=1):
+    """Columns for a convolution as one GEMM per group (see ``generic.im2col``).
 
-    x: (N, C, H, W). Returns a C-contiguous (N, OH, OW, C, kh, kw) array with
-    ``cols[n, oh, ow, c, i, j] = x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]``.
-    Written in blocks of output rows small enough to stay in cache, one strided-slice
-    copy per kernel offset and block.
+    x: (N, C, H, W). Returns a C-contiguous (N, OH, OW, G, kh, kw, C/G) array with
+    ``cols[n, oh, ow, g, i, j, c] = x_padded[n, g*C/G + c, oh*sh + i*dh, ow*sw + j*dw]``:
+    one copy of a strided view of the channels-last (padded) input, which is ``x``
+    itself when ``x`` is channels-last and needs no padding.
     """
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = conv_geometry(x.shape, kernel_size, stride, padding, dilation)
+    check_groups(c, groups)
     extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
-    src = _padded(x, padding, extent, 0) if needs_buffer(x.shape, padding, extent) else x
-    cols = np.empty((n, oh, ow, c, kh, kw), dtype=x.dtype)
-    rows_per_block = max(1, _BLOCK // (ow * c * kh * kw))
-    images_per_block = max(1, rows_per_block // oh)
-    for n0 in range(0, n, images_per_block):
-        images = slice(n0, n0 + images_per_block)
-        for r0 in range(0, oh, rows_per_block):
-            r1 = min(oh, r0 + rows_per_block)
-            dst, part = cols[images, r0:r1], src[images, :, r0 * sh:]
-            for i in range(kh):
-                rows = window_slice(i, r1 - r0, sh, dh)
-                for j in range(kw):
-                    view = part[:, :, rows, window_slice(j, ow, sw, dw)]
-                    dst[:, :, :, :, i, j] = view.transpose(0, 2, 3, 1)
-    return cols
+    if needs_buffer(x.shape, padding, extent) or not _is_channels_last(x):
+        x = _padded(x, padding, extent, 0, channels_last=True)
+    src = x.transpose(0, 2, 3, 1)
+    s_n, s_h, s_w, s_c = src.strides
+    cg = c // groups
+    windows = as_strided(src, shape=(n, oh, ow, groups, kh, kw, cg),
+                         strides=(s_n, sh * s_h, sw * s_w, cg * s_c, dh * s_h, dw * s_w, s_c),
+                         writeable=False)
+    return np.ascontiguousarray(windows)
 
 
 def col2im(xp, cols, x_shape, kernel_size, stride, padding, dilation):
     """The adjoint of :func:`im2col` (see ``generic.col2im``).
 
-    cols: (N, OH, OW, C, kh, kw) -> (N, C, H, W), a view cropping the padded
-    accumulation buffer (channels-last in memory).
+    cols: (N, OH, OW, G, kh, kw, C/G) -> (N, C, H, W), a view cropping the padded
+    channels-last accumulation buffer.
     """
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = conv_geometry(x_shape, kernel_size, stride, padding, dilation)
+    groups = cols.shape[3]
     extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
-    buf = np.zeros((n, max(ph + h, extent[0]), max(pw + w, extent[1]), c),
-                   dtype=cols.dtype).transpose(0, 3, 1, 2)
+    hb, wb = max(ph + h, extent[0]), max(pw + w, extent[1])
+    buf = np.zeros((n, hb, wb, groups, c // groups), dtype=cols.dtype)
     # Blocks of whole images only: splitting rows would reorder the sums.
     images_per_block = max(1, _BLOCK // (oh * ow * c * kh * kw))
     for n0 in range(0, n, images_per_block):
         images = slice(n0, n0 + images_per_block)
-        dst, part = buf[images], cols[images].transpose(0, 3, 1, 2, 4, 5)
+        dst, part = buf[images], cols[images]
         for i in range(kh):
             rows = window_slice(i, oh, sh, dh)
             for j in range(kw):
-                view = dst[:, :, rows, window_slice(j, ow, sw, dw)]
-                np.add(view, part[:, :, :, :, i, j], out=view)
-    return buf[:, :, ph:ph + h, pw:pw + w]
+                view = dst[:, rows, window_slice(j, ow, sw, dw)]
+                np.add(view, part[:, :, :, :, i, j, :], out=view)
+    return buf.reshape(n, hb, wb, c)[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
 
 
 def max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -134,24 +162,26 @@ def max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode):
                                                                 extent) else x
     arg_dtype = np.dtype(argmax_dtype_name(kernel_size))
     has_nan = bool(np.isnan(np.min(x)))  # min propagates NaN: one fast pass
+    out_shape, channels_last = (n, c, oh, ow), _is_channels_last(x)
 
     def window(k):
         i, j = divmod(k, kw)
         return src[:, :, window_slice(i, oh, sh, dh), window_slice(j, ow, sw, dw)]
 
+    best = _empty(out_shape, x.dtype, channels_last)
+    arg = _empty(out_shape, arg_dtype, channels_last)
     if ph == 0 and pw == 0:  # every window starts on a real element
-        best = np.array(window(0), order="C")
-        arg = np.zeros((n, c, oh, ow), dtype=arg_dtype)
+        best[...] = window(0)
+        arg.fill(0)
         offsets = range(1, kh * kw)
     else:
-        best = np.full((n, c, oh, ow), -np.inf, dtype=x.dtype)
-        arg = np.empty((n, c, oh, ow), dtype=arg_dtype)
+        best.fill(-np.inf)
         i0 = np.array(first_valid_offsets(oh, kh, sh, ph, dh))
         j0 = np.array(first_valid_offsets(ow, kw, sw, pw, dw))
         arg[...] = np.add.outer(i0 * kw, j0)
         offsets = range(kh * kw)
-    take = np.empty((n, c, oh, ow), dtype=bool)
-    scaled = np.empty((n, c, oh, ow), dtype=arg_dtype)
+    take = _empty(out_shape, bool, channels_last)
+    scaled = _empty(out_shape, arg_dtype, channels_last)
     for k in offsets:
         v = window(k)
         np.greater(v, best, out=take)  # PyTorch's scan: take if v > best or isnan(v)
@@ -167,7 +197,7 @@ def max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode):
 
 
 def _int_view(a):
-    """``a``'s bits as signed integers of the same width (``a`` C-contiguous)."""
+    """``a``'s bits as signed integers of the same width (a view, any strides)."""
     return a.view(np.dtype(f"i{a.dtype.itemsize}"))
 
 
@@ -176,22 +206,25 @@ def max_pool2d_backward(xp, grad_out, argmax, x_shape, kernel_size, stride, padd
     """Gradient of :func:`max_pool2d` (see ``generic.max_pool2d_backward``).
 
     grad_out, argmax: (N, C, OH, OW) -> (N, C, H, W), possibly a view of a padded
-    buffer. Per kernel offset the selected gradients are cut out bitwise (``g & -mask``,
-    exact, a NaN stays where it was), written straight into the buffer when windows do
-    not overlap, added otherwise.
+    buffer, channels-last when grad_out is. Per kernel offset the selected gradients
+    are cut out bitwise (``g & -mask``, exact, a NaN stays where it was), written
+    straight into the buffer when windows do not overlap, added otherwise.
     """
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = grad_out.shape[2:]
     extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
-    buf = np.zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])),
-                   dtype=grad_out.dtype)
-    g_bits = _int_view(np.ascontiguousarray(grad_out))
+    channels_last = _is_channels_last(grad_out)
+    if not channels_last:
+        grad_out = np.ascontiguousarray(grad_out)
+    buf = _zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])), grad_out.dtype,
+                 channels_last)
+    g_bits = _int_view(grad_out)
     buf_bits = _int_view(buf)
     overlapping = _overlapping(kernel_size, stride, dilation)
-    mask = np.empty(argmax.shape, dtype=bool)
-    ones = np.empty(argmax.shape, dtype=g_bits.dtype)  # all bits set where selected
-    picked = np.empty(grad_out.shape, dtype=grad_out.dtype)
+    mask = _empty(argmax.shape, bool, channels_last)
+    ones = _empty(argmax.shape, g_bits.dtype, channels_last)  # all bits set where selected
+    picked = _empty(grad_out.shape, grad_out.dtype, channels_last)
     for i in range(kh):
         rows = window_slice(i, oh, sh, dh)
         for j in range(kw):
@@ -224,8 +257,8 @@ def avg_pool2d(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad
                divisor_override):
     """2-D average pooling with PyTorch's semantics (see ``generic.avg_pool2d``).
 
-    x: (N, C, H, W) -> (N, C, OH, OW). Window sums accumulate in place, offset by
-    offset, in the same order as PyTorch's CPU kernel.
+    x: (N, C, H, W) -> (N, C, OH, OW), in ``x``'s memory layout. Window sums
+    accumulate in place, offset by offset, in the same order as PyTorch's CPU kernel.
     """
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     oh, ow = pool_geometry(x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
@@ -233,8 +266,8 @@ def avg_pool2d(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad
                            count_include_pad, divisor_override, x.dtype)
     extent = (window_extent(oh, kh, sh, 1), window_extent(ow, kw, sw, 1))
     src = _padded(x, padding, extent, 0) if needs_buffer(x.shape, padding, extent) else x
-    total = np.array(src[:, :, window_slice(0, oh, sh, 1), window_slice(0, ow, sw, 1)],
-                     order="C")
+    total = _empty((x.shape[0], x.shape[1], oh, ow), x.dtype, _is_channels_last(x))
+    total[...] = src[:, :, window_slice(0, oh, sh, 1), window_slice(0, ow, sw, 1)]
     for k in range(1, kh * kw):
         i, j = divmod(k, kw)
         np.add(total, src[:, :, window_slice(i, oh, sh, 1), window_slice(j, ow, sw, 1)],
@@ -247,7 +280,8 @@ def avg_pool2d_backward(xp, grad_out, x_shape, kernel_size, stride, padding, cei
                         count_include_pad, divisor_override):
     """Gradient of :func:`avg_pool2d` (see ``generic.avg_pool2d_backward``).
 
-    grad_out: (N, C, OH, OW) -> (N, C, H, W), possibly a view of a padded buffer.
+    grad_out: (N, C, OH, OW) -> (N, C, H, W), possibly a view of a padded buffer,
+    channels-last when grad_out is.
     """
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
@@ -256,8 +290,8 @@ def avg_pool2d_backward(xp, grad_out, x_shape, kernel_size, stride, padding, cei
                            count_include_pad, divisor_override, grad_out.dtype)
     share = grad_out / divisor
     extent = (window_extent(oh, kh, sh, 1), window_extent(ow, kw, sw, 1))
-    buf = np.zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])),
-                   dtype=grad_out.dtype)
+    buf = _zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])), grad_out.dtype,
+                 _is_channels_last(grad_out))
     overlapping = _overlapping(kernel_size, stride, (1, 1))
     for i in range(kh):
         rows = window_slice(i, oh, sh, 1)

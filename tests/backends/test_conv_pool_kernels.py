@@ -62,76 +62,94 @@ def _t(a):
 
 # ---------------------------------------------------------------- im2col / col2im
 
-# (x shape, kernel_size, stride, padding, dilation)
+# (x shape, kernel_size, stride, padding, dilation, groups)
 CONV_CASES = [
-    ((2, 3, 7, 8), (3, 3), (1, 1), (1, 1), (1, 1)),
-    ((1, 2, 9, 7), (3, 2), (2, 1), (1, 0), (1, 2)),
-    ((3, 1, 6, 6), (1, 1), (1, 1), (0, 0), (1, 1)),
-    ((2, 4, 10, 11), (5, 3), (3, 2), (2, 3), (1, 1)),
-    ((1, 3, 5, 5), (2, 2), (2, 2), (0, 0), (2, 2)),
-    ((2, 2, 8, 5), (3, 3), (2, 3), (2, 1), (2, 1)),
-    ((2, 3, 4, 4), (4, 4), (1, 1), (3, 3), (1, 1)),
-    ((1, 1, 3, 12), (1, 4), (1, 3), (0, 2), (1, 1)),
+    ((2, 3, 7, 8), (3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((1, 2, 9, 7), (3, 2), (2, 1), (1, 0), (1, 2), 1),
+    ((3, 1, 6, 6), (1, 1), (1, 1), (0, 0), (1, 1), 1),
+    ((2, 4, 10, 11), (5, 3), (3, 2), (2, 3), (1, 1), 2),
+    ((1, 3, 5, 5), (2, 2), (2, 2), (0, 0), (2, 2), 1),
+    ((2, 2, 8, 5), (3, 3), (2, 3), (2, 1), (2, 1), 2),
+    ((2, 3, 4, 4), (4, 4), (1, 1), (3, 3), (1, 1), 3),
+    ((1, 6, 3, 12), (1, 4), (1, 3), (0, 2), (1, 1), 3),
 ]
-CONV_IDS = [f"{s}-k{k}-s{st}-p{p}-d{d}" for s, k, st, p, d in CONV_CASES]
+CONV_IDS = [f"{s}-k{k}-s{st}-p{p}-d{d}-g{g}" for s, k, st, p, d, g in CONV_CASES]
 
 
 def _geometry(case):
-    shape, k, s, p, d = case
-    return shape, dict(kernel_size=k, stride=s, padding=p, dilation=d)
+    shape, k, s, p, d, g = case
+    return shape, dict(kernel_size=k, stride=s, padding=p, dilation=d), g
 
 
 def _conv_args(geo):
     return {name: value for name, value in geo.items() if name != "kernel_size"}
 
 
+def _unfold_order(cols):
+    """(N, OH, OW, G, kh, kw, C/G) columns as F.unfold's (N, C*kh*kw, OH*OW)."""
+    n, oh, ow, g, kh, kw, cg = cols.shape
+    return cols.transpose(0, 1, 2, 3, 6, 4, 5).reshape(n, oh * ow, -1).transpose(0, 2, 1)
+
+
+def _channels_last(x):
+    """``x`` as a view of channels-last (N, H, W, C) memory."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def _channels_innermost(a):
+    return a.strides[1] == a.itemsize and a.strides[3] == a.shape[1] * a.itemsize
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_im2col_matches_reference_and_unfold(sx, case, dtype):
-    shape, geo = _geometry(case)
+def test_im2col_matches_reference_and_unfold(sx, case, dtype, layout):
+    shape, geo, groups = _geometry(case)
     x = _values("randn", shape, dtype)
-    cols = numpy_kernels.im2col(np, x, **geo)
+    cols = numpy_kernels.im2col(np, _channels_last(x) if layout == "nhwc" else x, **geo,
+                                groups=groups)
     n, c = shape[:2]
     kh, kw = geo["kernel_size"]
     assert cols.dtype == dtype and cols.flags.c_contiguous
-    assert cols.shape[0] == n and cols.shape[3:] == (c, kh, kw)
-    np.testing.assert_array_equal(cols, _reference(sx, "im2col", x, **geo))
-    unfolded = F.unfold(_t(x), **geo).numpy()  # (N, C*kh*kw, OH*OW)
-    np.testing.assert_array_equal(
-        cols.reshape(n, -1, c * kh * kw).transpose(0, 2, 1), unfolded)
+    assert cols.shape[0] == n and cols.shape[3:] == (groups, kh, kw, c // groups)
+    np.testing.assert_array_equal(cols, _reference(sx, "im2col", x, **geo, groups=groups))
+    np.testing.assert_array_equal(_unfold_order(cols), F.unfold(_t(x), **geo).numpy())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
 def test_conv_as_gemm_matches_torch(case, dtype):
-    shape, geo = _geometry(case)
+    shape, geo, groups = _geometry(case)
     x = _values("randn", shape, dtype)
-    out_channels = 5
-    w = _values("randn", (out_channels, shape[1]) + geo["kernel_size"], dtype, seed=1)
-    cols = numpy_kernels.im2col(np, x, **geo)
+    out_channels = 2 * groups
+    w = _values("randn", (out_channels, shape[1] // groups) + geo["kernel_size"], dtype, seed=1)
+    cols = numpy_kernels.im2col(np, x, **geo, groups=groups)
     n, oh, ow = cols.shape[:3]
-    y = cols.reshape(n * oh * ow, -1) @ w.reshape(out_channels, -1).T
-    y = y.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)
-    expected = F.conv2d(_t(x), _t(w), **_conv_args(geo)).numpy()
+    w_g = w.transpose(0, 2, 3, 1).reshape(groups, out_channels // groups, -1)
+    y = cols.reshape(n * oh * ow, groups, -1).transpose(1, 0, 2) @ w_g.transpose(0, 2, 1)
+    y = y.transpose(1, 0, 2).reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)
+    expected = F.conv2d(_t(x), _t(w), **_conv_args(geo), groups=groups).numpy()
     np.testing.assert_allclose(y, expected, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
 def test_col2im_matches_reference_and_conv_input_grad(sx, case, dtype):
-    shape, geo = _geometry(case)
+    shape, geo, groups = _geometry(case)
     x = _values("randn", shape, dtype)
-    out_channels = 4
-    w = _values("randn", (out_channels, shape[1]) + geo["kernel_size"], dtype, seed=1)
+    out_channels = 2 * groups
+    w = _values("randn", (out_channels, shape[1] // groups) + geo["kernel_size"], dtype, seed=1)
     xt = _t(x).requires_grad_()
-    y = F.conv2d(xt, _t(w), **_conv_args(geo))
+    y = F.conv2d(xt, _t(w), **_conv_args(geo), groups=groups)
     g = _values("randn", tuple(y.shape), dtype, seed=2)
     (expected,) = torch.autograd.grad(y, xt, _t(g))
 
-    # Input gradient of the conv: cols_grad = g (as rows) @ W, then col2im.
+    # Input gradient of the conv: per group, cols_grad = g (as rows) @ W_g, then col2im.
     n, _, oh, ow = g.shape
-    cols = (g.transpose(0, 2, 3, 1).reshape(-1, out_channels) @ w.reshape(out_channels, -1))
-    cols = cols.reshape((n, oh, ow, shape[1]) + geo["kernel_size"])
+    g_rows = g.transpose(0, 2, 3, 1).reshape(-1, groups, out_channels // groups)
+    w_g = w.transpose(0, 2, 3, 1).reshape(groups, out_channels // groups, -1)
+    cols = (g_rows.transpose(1, 0, 2) @ w_g).transpose(1, 0, 2)
+    cols = cols.reshape((n, oh, ow, groups) + geo["kernel_size"] + (shape[1] // groups,))
     dx = numpy_kernels.col2im(np, cols, shape, **geo)
     assert dx.shape == shape and dx.dtype == dtype
     np.testing.assert_array_equal(dx, _reference(sx, "col2im", cols, x_shape=shape, **geo))
@@ -140,48 +158,45 @@ def test_col2im_matches_reference_and_conv_input_grad(sx, case, dtype):
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
 def test_col2im_matches_fold(case):
-    shape, geo = _geometry(case)
+    shape, geo, groups = _geometry(case)
     x = _values("randn", shape, np.float64)
-    cols = _values("randn", numpy_kernels.im2col(np, x, **geo).shape, np.float64, seed=3)
-    n, c = shape[:2]
-    k = geo["kernel_size"][0] * geo["kernel_size"][1]
-    folded = F.fold(_t(cols.reshape(n, -1, c * k).transpose(0, 2, 1)),
-                    output_size=shape[2:], **geo).numpy()
+    cols = _values("randn", numpy_kernels.im2col(np, x, **geo, groups=groups).shape,
+                   np.float64, seed=3)
+    folded = F.fold(_t(_unfold_order(cols)), output_size=shape[2:], **geo).numpy()
     np.testing.assert_allclose(numpy_kernels.col2im(np, cols, shape, **geo), folded,
                                rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
 def test_im2col_col2im_are_adjoint(case):
-    shape, geo = _geometry(case)
+    shape, geo, groups = _geometry(case)
     x = _values("randn", shape, np.float64)
-    cols = numpy_kernels.im2col(np, x, **geo)
+    cols = numpy_kernels.im2col(np, x, **geo, groups=groups)
     c = _values("randn", cols.shape, np.float64, seed=4)
     lhs = np.sum(cols * c)
     rhs = np.sum(x * numpy_kernels.col2im(np, c, shape, **geo))
     assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12)
 
 
-def test_im2col_channels_last_input_and_blocking(monkeypatch):
+def test_col2im_blocking(monkeypatch):
     x = _values("randn", (5, 6, 9, 8), np.float32)
     geo = dict(kernel_size=(3, 3), stride=(2, 1), padding=(1, 1), dilation=(1, 1))
-    expected = numpy_kernels.im2col(np, x, **geo)
-    expected_dx = numpy_kernels.col2im(np, expected, x.shape, **geo)
-    channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    np.testing.assert_array_equal(numpy_kernels.im2col(np, channels_last, **geo), expected)
-    for block in (1, 300, 3000):  # row blocks, then blocks of images
+    cols = numpy_kernels.im2col(np, x, **geo)
+    expected = numpy_kernels.col2im(np, cols, x.shape, **geo)
+    for block in (1, 3000, 30000):  # one image per block, then several
         monkeypatch.setattr(numpy_kernels, "_BLOCK", block)
-        np.testing.assert_array_equal(numpy_kernels.im2col(np, x, **geo), expected)
-        np.testing.assert_array_equal(numpy_kernels.col2im(np, expected, x.shape, **geo),
-                                      expected_dx)
+        np.testing.assert_array_equal(numpy_kernels.col2im(np, cols, x.shape, **geo), expected)
 
 
-def test_conv_empty_output_raises():
-    x = np.zeros((1, 1, 3, 3), np.float32)
-    with pytest.raises(ValueError, match="output would be empty"):
-        numpy_kernels.im2col(np, x, (5, 5), (1, 1), (0, 0), (1, 1))
-    with pytest.raises(ValueError, match=r"stride=\(0, 1\)"):
-        generic.im2col(np, x, (1, 1), (0, 1), (0, 0), (1, 1))
+def test_conv_argument_errors():
+    x = np.zeros((1, 4, 3, 3), np.float32)
+    for module in (numpy_kernels, generic):
+        with pytest.raises(ValueError, match="output would be empty"):
+            module.im2col(np, x, (5, 5), (1, 1), (0, 0), (1, 1))
+        with pytest.raises(ValueError, match=r"stride=\(0, 1\)"):
+            module.im2col(np, x, (1, 1), (0, 1), (0, 0), (1, 1))
+        with pytest.raises(ValueError, match="groups=3"):
+            module.im2col(np, x, (1, 1), (1, 1), (0, 0), (1, 1), groups=3)
 
 
 # ---------------------------------------------------------------- pooling
@@ -325,6 +340,38 @@ def test_pool_argument_errors_match_torch(module):
                 module.avg_pool2d(np, x, k, s, p, False, True, None)
     with pytest.raises(ValueError, match="divisor_override.*0"):
         module.avg_pool2d(np, x, (2, 2), (2, 2), (0, 0), False, True, 0)
+
+
+def test_pooling_keeps_the_memory_layout():
+    """Channels-last input gives channels-last output (and a channels-last grad_out a
+    channels-last input gradient) with the same values."""
+    x = _values("randn", (2, 5, 9, 8), np.float32)
+    x_cl = _channels_last(x)
+    geo = dict(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1))
+    out, arg = numpy_kernels.max_pool2d(np, x, ceil_mode=True, **geo)
+    out_cl, arg_cl = numpy_kernels.max_pool2d(np, x_cl, ceil_mode=True, **geo)
+    assert _channels_innermost(out_cl) and _channels_innermost(arg_cl)
+    np.testing.assert_array_equal(out_cl, out)
+    np.testing.assert_array_equal(arg_cl, arg)
+    for overlapping in (True, False):
+        kwargs = geo if overlapping else dict(geo, stride=(3, 3))
+        out, arg = numpy_kernels.max_pool2d(np, x, ceil_mode=False, **kwargs)
+        g = _values("randn", out.shape, np.float32, seed=1)
+        dx = numpy_kernels.max_pool2d_backward(np, g, arg, x.shape, **kwargs)
+        dx_cl = numpy_kernels.max_pool2d_backward(np, _channels_last(g), _channels_last(arg), x.shape,
+                                                  **kwargs)
+        assert _channels_innermost(dx_cl)
+        np.testing.assert_array_equal(dx_cl, dx)
+    args = dict(kernel_size=(3, 2), stride=(2, 2), padding=(1, 1), ceil_mode=True,
+                count_include_pad=False, divisor_override=None)
+    avg = numpy_kernels.avg_pool2d(np, x, **args)
+    avg_cl = numpy_kernels.avg_pool2d(np, x_cl, **args)
+    assert _channels_innermost(avg_cl)
+    np.testing.assert_array_equal(avg_cl, avg)
+    dx = numpy_kernels.avg_pool2d_backward(np, avg, x.shape, **args)
+    dx_cl = numpy_kernels.avg_pool2d_backward(np, _channels_last(avg), x.shape, **args)
+    assert _channels_innermost(dx_cl)
+    np.testing.assert_array_equal(dx_cl, dx)
 
 
 def test_float16_keeps_dtype():

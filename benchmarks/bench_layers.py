@@ -1,0 +1,66 @@
+"""Per-layer forward + backward time, nyang vs PyTorch, for the VGG-style shapes
+(batch 64, 3x32x32 -> 32 -> 64 channels). Run: ``make bench`` (or python -m
+benchmarks.bench_layers). Prints a table and writes bench_layers.json / .md."""
+import sys
+
+import numpy as np
+
+import nyang
+from benchmarks.harness import environment, interleaved, markdown_table, write_results
+
+
+def layer_cases():
+    """(name, nyang layer, torch layer, input shape) for each measured layer."""
+    import torch
+
+    n = nyang.nn
+    return [
+        ("Conv2d 3->32 3x3 @32", n.Conv2d(3, 32, 3, padding=1), torch.nn.Conv2d(3, 32, 3, padding=1), (64, 3, 32, 32)),
+        ("Conv2d 32->32 3x3 @32", n.Conv2d(32, 32, 3, padding=1), torch.nn.Conv2d(32, 32, 3, padding=1),
+         (64, 32, 32, 32)),
+        ("Conv2d 32->64 3x3 @16", n.Conv2d(32, 64, 3, padding=1), torch.nn.Conv2d(32, 64, 3, padding=1),
+         (64, 32, 16, 16)),
+        ("Conv2d 64->64 3x3 @16", n.Conv2d(64, 64, 3, padding=1), torch.nn.Conv2d(64, 64, 3, padding=1),
+         (64, 64, 16, 16)),
+        ("MaxPool2d 2x2 @32", n.MaxPool2d(2), torch.nn.MaxPool2d(2), (64, 32, 32, 32)),
+        ("MaxPool2d 2x2 @16", n.MaxPool2d(2), torch.nn.MaxPool2d(2), (64, 64, 16, 16)),
+        ("BatchNorm2d 32 @32", n.BatchNorm2d(32), torch.nn.BatchNorm2d(32), (64, 32, 32, 32)),
+        ("BatchNorm2d 64 @16", n.BatchNorm2d(64), torch.nn.BatchNorm2d(64), (64, 64, 16, 16)),
+        ("ReLU @32", n.ReLU(), torch.nn.ReLU(), (64, 32, 32, 32)),
+    ]
+
+
+def forward_backward(layer, x, g):
+    """A closure running one forward and backward of ``layer`` (grads reset first)."""
+    def step():
+        x.grad = None
+        for p in layer.parameters():
+            p.grad = None
+        layer(x).backward(g)
+    return step
+
+
+def main(steps=20):
+    import torch
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, ours, theirs, shape in layer_cases():
+        x = rng.standard_normal(shape).astype(np.float32)
+        out_shape = tuple(theirs(torch.tensor(x)).shape)
+        g = rng.standard_normal(out_shape).astype(np.float32)
+        xn, xt = nyang.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        times = interleaved({"nyang": forward_backward(ours, xn, nyang.tensor(g)),
+                             "torch": forward_backward(theirs, xt, torch.tensor(g))}, steps=steps)
+        rows.append({"layer": name, "nyang ms": times["nyang"] * 1e3, "torch ms": times["torch"] * 1e3,
+                     "ratio": times["nyang"] / times["torch"]})
+        print(f"{name:26s} nyang {rows[-1]['nyang ms']:7.2f} ms  torch {rows[-1]['torch ms']:7.2f} ms  "
+              f"ratio {rows[-1]['ratio']:.2f}", flush=True)
+    table = markdown_table(rows, ["layer", "nyang ms", "torch ms", "ratio"])
+    write_results("bench_layers", rows, table)
+    print(f"\nforward + backward, median of {steps} interleaved steps; {environment()}")
+    return rows
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
