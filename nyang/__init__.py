@@ -14,7 +14,7 @@ from nyang.dtypes import (DType, bool_, double, float, float16, float32, float64
 from nyang.functional import *  # noqa: F401,F403
 from nyang.random import Generator, default_generator, initial_seed, manual_seed  # noqa: F401
 from nyang.tensor import Tensor  # noqa: F401
-from nyang import gradcheck, metrics, nn, optim  # noqa: F401,E402
+from nyang import amp, gradcheck, metrics, nn, optim  # noqa: F401,E402
 from nyang.nn.summary import summary  # noqa: F401,E402
 from nyang.checkpoint import CheckpointError, load, load_model, save, save_model  # noqa: F401,E402
 from nyang import data, models, viz  # noqa: F401,E402

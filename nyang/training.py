@@ -8,6 +8,7 @@ weights, bit for bit, as one that was never interrupted. Ctrl-C or SIGTERM finis
 the current step, write ``last.npz`` and return; a NaN or infinite loss stops with
 an error naming the epoch and step before the weights are touched.
 """
+import contextlib
 import csv
 import json
 import math
@@ -21,6 +22,7 @@ import warnings
 import numpy as np
 
 from nyang import random as nyang_random
+from nyang.amp import GradScaler, autocast
 from nyang.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, WandbLogger
 from nyang.inference import evaluate, hard_labels, metric_function, predicted_classes, progress_bar, split_batch
 
@@ -101,7 +103,7 @@ class Trainer:
     def __init__(self, model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, scheduler=None,
                  scheduler_interval="epoch", grad_clip=None, metrics=("accuracy",), monitor=None, patience=None,
                  min_delta=0.0, out_dir=None, callbacks=(), progress=True, logger=None, resume=None,
-                 verbose=True, classes=None):
+                 verbose=True, classes=None, amp=False):
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
         if scheduler_interval not in ("epoch", "step"):
@@ -112,6 +114,8 @@ class Trainer:
         self.train_loader, self.valid_loader = train_loader, valid_loader
         self.epochs, self.scheduler, self.scheduler_interval = epochs, scheduler, scheduler_interval
         self.grad_clip, self.progress, self.verbose, self.classes = grad_clip, progress, verbose, classes
+        self.amp = bool(amp)
+        self.scaler = GradScaler(enabled=self.amp)
         self.metrics = [metric_function(m) for m in metrics]
         self.monitor = monitor or ("valid_loss" if valid_loader is not None else "train_loss")
         self.out_dir = None if out_dir is None else str(out_dir)
@@ -156,6 +160,7 @@ class Trainer:
             "partial": self._partial,
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "classes": self.classes,
+            "grad_scaler": self.scaler.state_dict(),
         }
 
     def save_last(self, path):
@@ -194,6 +199,7 @@ class Trainer:
         for cb, cb_state in zip(self.callbacks, state["callbacks"]):
             cb.load_state_dict(cb_state)
         self.classes = self.classes or state.get("classes")
+        self.scaler.load_state_dict(state.get("grad_scaler") or {})
 
     # ------------------------------------------------------------ the loop
     def _call(self, hook, *args):
@@ -221,15 +227,20 @@ class Trainer:
                            leave=False, total=len(self.train_loader) - self.batch, unit="batch")
         for batch in bar:
             x, y = split_batch(batch)
-            out = self.model(x)
-            loss = self.loss_fn(out, y)
+            with autocast(enabled=self.amp):
+                out = self.model(x)
+                loss = self.loss_fn(out, y)
             value = float(loss.item())  # one read per step: the NaN guard and the running mean
             self._check_finite(value)
             self.optimizer.zero_grad()
-            loss.backward()
-            if self.grad_clip is not None:
-                clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
+            # under amp, float16 overflow is expected: the scaler detects it and skips the step
+            with np.errstate(over="ignore", invalid="ignore") if self.amp else contextlib.nullcontext():
+                self.scaler.scale(loss).backward()
+                if self.grad_clip is not None:
+                    self.scaler.unscale_(self.optimizer)
+                    clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             if self.scheduler is not None and self.scheduler_interval == "step":
                 self.scheduler.step()
             n = out.shape[0]
@@ -372,7 +383,7 @@ def _format_row(row, epochs):
 def fit(model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, scheduler=None,
         scheduler_interval="epoch", grad_clip=None, metrics=("accuracy",), monitor=None, patience=None,
         min_delta=0.0, out_dir=None, callbacks=(), progress=True, logger=None, resume=None, verbose=True,
-        classes=None):
+        classes=None, amp=False):
     """Train ``model`` and return its :class:`History`.
 
     Each step: ``loss = loss_fn(model(x), y)``, backward, optional ``grad_clip``
@@ -391,10 +402,12 @@ def fit(model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, sc
     ``progress`` shows tqdm bars on a terminal; ``verbose`` prints one line per
     epoch. ``logger="wandb"`` logs to Weights & Biases when it is installed.
     ``classes`` (class names) are stored in the checkpoints for ``nyang predict``.
+    ``amp=True`` trains in mixed precision: forward and loss under
+    ``nyang.amp.autocast`` and a ``GradScaler`` for the backward and step.
     """
     trainer = Trainer(model, optimizer, loss_fn, train_loader, valid_loader, epochs, scheduler, scheduler_interval,
                       grad_clip, metrics, monitor, patience, min_delta, out_dir, callbacks, progress, logger,
-                      resume, verbose, classes)
+                      resume, verbose, classes, amp)
     return trainer.run()
 
 

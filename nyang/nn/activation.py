@@ -1,4 +1,5 @@
 """Activation modules (thin wrappers of ``nyang.functional.activation``)."""
+from nyang.amp import full_precision
 from nyang.functional import activation as F
 from nyang.nn.module import Module
 
@@ -87,6 +88,7 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, x):
+        x, = full_precision(x)
         return F.softmax(x, self.dim if self.dim is not None else (0 if x.ndim in (0, 1, 3) else 1))
 
     def extra_repr(self):
@@ -101,6 +103,7 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, x):
+        x, = full_precision(x)
         return F.log_softmax(x, self.dim if self.dim is not None else (0 if x.ndim in (0, 1, 3) else 1))
 
     def extra_repr(self):

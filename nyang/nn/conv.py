@@ -1,4 +1,5 @@
 """``Conv2d``: 2-D convolution over (N, C, H, W) input."""
+from nyang.amp import low_precision
 from nyang.creation import empty
 from nyang.functional.conv import _conv2d, _resolve_padding, pair
 from nyang.nn.init import named_weight_init_
@@ -55,8 +56,8 @@ class Conv2d(Module):
         named_weight_init_(init, self.weight, self.bias, generator)
 
     def forward(self, x):
-        return _conv2d(repr(self), x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                       self.groups)
+        x, weight, bias = low_precision(x, self.weight, self.bias)
+        return _conv2d(repr(self), x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

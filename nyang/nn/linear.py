@@ -1,4 +1,5 @@
 """``Linear``: y = x W^T + b."""
+from nyang.amp import low_precision
 from nyang.creation import empty
 from nyang.functional.linear import linear
 from nyang.nn.init import named_weight_init_
@@ -31,7 +32,7 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}, {self.out_features}): expected input of shape "
                              f"(*, {self.in_features}), got {x.shape}")
-        return linear(x, self.weight, self.bias)
+        return linear(*low_precision(x, self.weight, self.bias))
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

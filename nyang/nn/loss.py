@@ -4,17 +4,22 @@ Every loss takes ``reduction``: ``"mean"`` (the default), ``"sum"`` or ``"none"`
 Weight tensors (``weight``, ``pos_weight``, a focal ``alpha`` given as a Tensor) are
 buffers, so ``Module.to`` moves them and ``state_dict`` saves them, as in PyTorch.
 """
+from nyang.amp import full_precision
 from nyang.functional import loss as F
 from nyang.nn.module import Module
 from nyang.tensor import Tensor
 
 
 class _Loss(Module):
-    """Base of the losses: holds ``reduction``."""
+    """Base of the losses: holds ``reduction``; under ``nyang.amp.autocast`` float16
+    inputs are taken back to float32 before the loss reduces them."""
 
     def __init__(self, reduction="mean"):
         super().__init__()
         self.reduction = reduction
+
+    def __call__(self, *inputs, **kwargs):
+        return super().__call__(*full_precision(*inputs), **kwargs)
 
 
 class _WeightedLoss(_Loss):
