@@ -73,6 +73,63 @@ class History:
         return f"History({len(self.rows)} epochs, best {self.monitor}={self.best_value} at epoch {self.best_epoch})"
 
 
+class _EpochAccumulator:
+    """The running loss and the predictions of one training epoch.
+
+    Losses are read back to the host every ``read_every`` steps (every step on the
+    CPU, where reading is free; on a GPU only now and then, since each read waits
+    for the device), checked for NaN/inf, and summed in float64 on the host.
+    Predicted and true classes stay on the device until the epoch ends."""
+
+    def __init__(self, partial, check_finite, read_every):
+        partial = partial or {"loss_sum": 0.0, "count": 0, "preds": [], "targets": []}
+        self.loss_sum, self.count = partial["loss_sum"], partial["count"]
+        self.preds = [np.asarray(a) for a in partial["preds"]]
+        self.targets = [np.asarray(a) for a in partial["targets"]]
+        self.check_finite, self.read_every = check_finite, read_every
+        self.pending, self.pending_count = [], 0
+
+    def add(self, loss, out, y):
+        n = out.shape[0]
+        self.pending.append(loss.detach() * n if self.read_every > 1 else loss.detach())
+        self.pending_count += n
+        self.preds.append(predicted_classes(out.detach()))
+        self.targets.append(hard_labels(y))
+        if len(self.pending) >= self.read_every:
+            self.read()
+
+    def read(self):
+        if not self.pending:
+            return
+        if self.read_every == 1:
+            value = float(self.pending[0].item())
+            self.check_finite(value)
+            total = value * self.pending_count
+        else:
+            total = float(sum(self.pending[1:], self.pending[0]).item())
+            self.check_finite(total)
+        self.loss_sum, self.count = self.loss_sum + total, self.count + self.pending_count
+        self.pending, self.pending_count = [], 0
+
+    def mean_loss(self):
+        self.read()
+        return self.loss_sum / self.count
+
+    def labels(self):
+        """(y_true, y_pred) of the epoch so far, as host arrays."""
+        self.read()
+        host = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.targets]
+        pred = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.preds]
+        return np.concatenate(host), np.concatenate(pred)
+
+    def state(self):
+        """Plain data to continue this epoch after a resume."""
+        self.read()
+        self.preds = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.preds]
+        self.targets = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.targets]
+        return {"loss_sum": self.loss_sum, "count": self.count, "preds": self.preds, "targets": self.targets}
+
+
 class _Interrupt:
     """Turns SIGINT/SIGTERM into a flag checked between steps (a second Ctrl-C
     interrupts at once)."""
@@ -103,7 +160,7 @@ class Trainer:
     def __init__(self, model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, scheduler=None,
                  scheduler_interval="epoch", grad_clip=None, metrics=("accuracy",), monitor=None, patience=None,
                  min_delta=0.0, out_dir=None, callbacks=(), progress=True, logger=None, resume=None,
-                 verbose=True, classes=None, amp=False):
+                 verbose=True, classes=None, amp=False, log_every=50):
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
         if scheduler_interval not in ("epoch", "step"):
@@ -114,7 +171,7 @@ class Trainer:
         self.train_loader, self.valid_loader = train_loader, valid_loader
         self.epochs, self.scheduler, self.scheduler_interval = epochs, scheduler, scheduler_interval
         self.grad_clip, self.progress, self.verbose, self.classes = grad_clip, progress, verbose, classes
-        self.amp = bool(amp)
+        self.amp, self.log_every = bool(amp), int(log_every)
         self.scaler = GradScaler(enabled=self.amp)
         self.metrics = [metric_function(m) for m in metrics]
         self.monitor = monitor or ("valid_loss" if valid_loader is not None else "train_loss")
@@ -211,53 +268,54 @@ class Trainer:
 
     def _check_finite(self, value):
         if not math.isfinite(value):
-            raise NonFiniteLossError(f"fit: the training loss became {value} at epoch {self.epoch + 1}, "
-                                     f"step {self.step + 1} (batch {self.batch + 1}); stopped before the update. "
+            where = (f"step {self.step + 1} (batch {self.batch + 1}); stopped before the update" if self._on_cpu
+                     else f"one of the {self.log_every} steps up to step {self.step + 1}")
+            raise NonFiniteLossError(f"fit: the training loss became {value} at epoch {self.epoch + 1}, {where}. "
                                      f"Try a smaller learning rate or gradient clipping (grad_clip=1.0).")
 
     def _train_epoch(self):
         from nyang.nn.utils import clip_grad_norm_
 
         self.model.train()
-        p = self._partial or {"loss_sum": 0.0, "count": 0, "preds": [], "targets": []}
-        preds = [np.asarray(a) for a in p["preds"]]
-        targets = [np.asarray(a) for a in p["targets"]]
-        loss_sum, count = p["loss_sum"], p["count"]
+        acc = _EpochAccumulator(self._partial, self._check_finite, 1 if self._on_cpu else self.log_every)
         bar = progress_bar(self.train_loader, self.progress, desc=f"epoch {self.epoch + 1}/{self.epochs}",
                            leave=False, total=len(self.train_loader) - self.batch, unit="batch")
         for batch in bar:
             x, y = split_batch(batch)
-            with autocast(enabled=self.amp):
-                out = self.model(x)
-                loss = self.loss_fn(out, y)
-            value = float(loss.item())  # one read per step: the NaN guard and the running mean
-            self._check_finite(value)
-            self.optimizer.zero_grad()
-            # under amp, float16 overflow is expected: the scaler detects it and skips the step
-            with np.errstate(over="ignore", invalid="ignore") if self.amp else contextlib.nullcontext():
-                self.scaler.scale(loss).backward()
-                if self.grad_clip is not None:
-                    self.scaler.unscale_(self.optimizer)
-                    clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.scaler.step(self.optimizer)
+            try:
+                with autocast(enabled=self.amp):
+                    out = self.model(x)
+                    loss = self.loss_fn(out, y)
+                acc.add(loss, out, y)  # on the CPU this reads the loss: the NaN guard runs before the update
+                self.optimizer.zero_grad()
+                # under amp, float16 overflow is expected: the scaler detects it and skips the step
+                with np.errstate(over="ignore", invalid="ignore") if self.amp else contextlib.nullcontext():
+                    self.scaler.scale(loss).backward()
+                    if self.grad_clip is not None:
+                        self.scaler.unscale_(self.optimizer)
+                        clip_grad_norm_(self.model.parameters(), self.grad_clip)
+                self.scaler.step(self.optimizer)
+            except Exception as exc:
+                if type(exc).__name__ == "OutOfMemoryError":  # CuPy's, without importing CuPy
+                    size = x.shape[0]
+                    raise MemoryError(f"fit: the GPU ran out of memory at epoch {self.epoch + 1}, step "
+                                      f"{self.step + 1} with batch size {size}; try a smaller batch size such "
+                                      f"as {max(1, size // 2)}. The last checkpoint was left as it was.") from exc
+                raise
             self.scaler.update()
             if self.scheduler is not None and self.scheduler_interval == "step":
                 self.scheduler.step()
-            n = out.shape[0]
-            loss_sum, count = loss_sum + value * n, count + n
-            preds.append(predicted_classes(out.detach()).numpy())
-            targets.append(hard_labels(y).numpy())
             self.batch += 1
             self.step += 1
             self._call("on_batch_end", loss)
             if bar is not self.train_loader and self.step % 10 == 0:
-                bar.set_postfix(loss=f"{loss_sum / count:.4f}", lr=f"{self._lr():.2e}")
+                bar.set_postfix(loss=f"{acc.mean_loss():.4f}", lr=f"{self._lr():.2e}")
             if self._interrupt is not None and self._interrupt.signal is not None:
-                self._partial = {"loss_sum": loss_sum, "count": count, "preds": preds, "targets": targets}
+                self._partial = acc.state()
                 return None
         self._partial = None
-        y_pred, y_true = np.concatenate(preds), np.concatenate(targets)
-        row = {"train_loss": loss_sum / count}
+        y_true, y_pred = acc.labels()
+        row = {"train_loss": acc.mean_loss()}
         for name, fn in self.metrics:
             row[f"train_{name}"] = float(fn(y_true, y_pred))
         return row
@@ -383,7 +441,7 @@ def _format_row(row, epochs):
 def fit(model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, scheduler=None,
         scheduler_interval="epoch", grad_clip=None, metrics=("accuracy",), monitor=None, patience=None,
         min_delta=0.0, out_dir=None, callbacks=(), progress=True, logger=None, resume=None, verbose=True,
-        classes=None, amp=False):
+        classes=None, amp=False, log_every=50):
     """Train ``model`` and return its :class:`History`.
 
     Each step: ``loss = loss_fn(model(x), y)``, backward, optional ``grad_clip``
@@ -404,10 +462,12 @@ def fit(model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, sc
     ``classes`` (class names) are stored in the checkpoints for ``nyang predict``.
     ``amp=True`` trains in mixed precision: forward and loss under
     ``nyang.amp.autocast`` and a ``GradScaler`` for the backward and step.
+    On a GPU the loss is read back (and checked for NaN) every ``log_every`` steps
+    and at the epoch's end, not every step, so the device never waits for the host.
     """
     trainer = Trainer(model, optimizer, loss_fn, train_loader, valid_loader, epochs, scheduler, scheduler_interval,
                       grad_clip, metrics, monitor, patience, min_delta, out_dir, callbacks, progress, logger,
-                      resume, verbose, classes, amp)
+                      resume, verbose, classes, amp, log_every)
     return trainer.run()
 
 

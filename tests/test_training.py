@@ -260,3 +260,35 @@ def test_evaluate_and_predict_on_every_input_kind(digits):
     binary = nn.Sequential(nn.Linear(64, 1))
     p, c = nyang.predict(binary, x.reshape(len(x), -1))
     assert p.shape == (len(x), 2) and np.array_equal(c, (p[:, 1] > 0.5).astype(int))
+
+
+def test_losses_are_read_in_blocks_off_the_cpu_with_the_same_history(digits):
+    model, opt, _, train, valid = make_run(digits, dropout=0.0)
+    every_step = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, epochs=2, verbose=False)
+    model, opt, _, train, valid = make_run(digits, dropout=0.0)
+    trainer = nyang.training.Trainer(model, opt, nn.CrossEntropyLoss(), train, epochs=2, verbose=False,
+                                     log_every=7)
+    trainer._on_cpu = False  # as on a GPU: read the loss every 7 steps, predictions at the epoch end
+    blocks = trainer.run()
+    for a, b in zip(every_step.rows, blocks.rows):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
+        assert a["train_accuracy"] == b["train_accuracy"]
+
+
+def test_out_of_memory_names_the_batch_size(digits, tmp_path):
+    class OutOfMemoryError(Exception):  # stands in for cupy.cuda.memory.OutOfMemoryError
+        pass
+
+    model, opt, _, train, _ = make_run(digits)
+    calls = {"n": 0}
+    ce = nn.CrossEntropyLoss()
+
+    def loss_fn(out, y):
+        calls["n"] += 1
+        if calls["n"] == 25:
+            raise OutOfMemoryError("out of memory allocating 1 GiB")
+        return ce(out, y)
+
+    with pytest.raises(MemoryError, match="batch size 64; try a smaller batch size such as 32"):
+        nyang.fit(model, opt, loss_fn, train, epochs=2, out_dir=tmp_path, verbose=False)
+    assert nyang.load(tmp_path / "last.npz")["epoch"] == 1  # the epoch-1 checkpoint is intact
