@@ -125,7 +125,8 @@ def test_resume_equals_an_uninterrupted_run_bit_for_bit(digits, tmp_path, interr
            [{k: v for k, v in r.items() if k not in drop} for r in full.rows]
 
 
-def test_sigint_in_a_subprocess_leaves_a_loadable_last_npz(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_in_a_subprocess_leaves_a_loadable_last_npz(tmp_path, signum):
     script = textwrap.dedent(f"""
         import os, nyang
         from nyang import nn, optim
@@ -154,10 +155,10 @@ def test_sigint_in_a_subprocess_leaves_a_loadable_last_npz(tmp_path):
             break
         import time
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert "interrupted: True" in out and "Resume with" in out
+    assert "interrupted: True" in out and "Resume with" in out and signal.Signals(signum).name in out
     state = nyang.load(tmp_path / "run" / "last.npz")
     assert state["step"] >= 3 and set(state["model"]) == {"1.weight", "1.bias", "3.weight", "3.bias", "5.weight",
                                                           "5.bias"}
