@@ -3,8 +3,10 @@
 With ``pin_memory`` the arrays of batch k+1 are copied into page-locked host
 buffers and sent to the GPU on a side stream while the caller computes on batch k;
 the compute stream waits on the copy's event before it touches the batch. The
-CuPy calls live here (lazily imported) because the kernel interface in
-``backends/`` has no asynchronous-copy entry yet.
+CUDA calls are the device's kernel module's (``new_stream``, ``current_stream``,
+``pinned_empty``, ``to_device_async`` in ``backends/cupy_kernels.py``); streams and
+events are used through their own methods (``record``, ``wait_event``,
+``synchronize``).
 """
 import numpy as np
 
@@ -23,33 +25,27 @@ def device_batches(host_batches, device, pin_memory):
 
 def _stage(batch, device, copy_stream):
     """Start copying ``batch`` to the GPU on ``copy_stream``: (tensors, event, pinned buffers)."""
-    import cupy
-
+    kernels = device.kernels
     buffers = []
 
     def copy(array):
         """One array into pinned memory, then onto the GPU asynchronously."""
-        array = np.ascontiguousarray(array)
-        pinned = cupy.cuda.alloc_pinned_memory(max(array.nbytes, 1))
-        staging = np.frombuffer(pinned, array.dtype, array.size).reshape(array.shape)
+        array = np.asarray(array)
+        staging = kernels.pinned_empty(array.shape, array.dtype)
         staging[...] = array
-        out = cupy.empty(array.shape, array.dtype)  # allocated in the compute stream's order
-        out.set(staging, stream=copy_stream)
-        buffers.append(pinned)
-        return Tensor._wrap(out, device)
+        buffers.append(staging)
+        return Tensor._wrap(kernels.to_device_async(staging, copy_stream), device)
 
     with device.native:
         # the copy may overwrite memory that queued compute work has just freed: wait for that work
-        copy_stream.wait_event(cupy.cuda.get_current_stream().record())
+        copy_stream.wait_event(kernels.current_stream().record())
         tensors = map_arrays(batch, copy)
         return tensors, copy_stream.record(), buffers
 
 
 def _pinned(host_batches, device):
-    import cupy
-
     with device.native:
-        copy_stream = cupy.cuda.Stream(non_blocking=True)
+        copy_stream = device.kernels.new_stream()
     previous = None
     for batch in host_batches:
         staged = _stage(batch, device, copy_stream)
@@ -61,11 +57,9 @@ def _pinned(host_batches, device):
 
 
 def _ready(staged, device):
-    import cupy
-
     tensors, event, buffers = staged
     with device.native:
-        cupy.cuda.get_current_stream().wait_event(event)
+        device.kernels.current_stream().wait_event(event)
     event.synchronize()  # the pinned buffers may go back to the pool only after the copy
     buffers.clear()
     return tensors
