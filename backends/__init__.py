@@ -17,6 +17,14 @@ specialise it takes from ``generic``. The interface:
 ``erf(xp, x)``                                       the error function, elementwise
 ``new_rng(seed)``, ``rng_get_state``, ``rng_set_state``, ``uniform``, ``normal``,
 ``integers``, ``permutation``                        seeded random numbers
+``channel_sum(xp, rows)``, ``channel_dot(xp, a, b)``   per-channel sums over rows (M, C): of
+                                                     ``rows``, of ``a * b``; shape (C,)
+``channel_affine(xp, rows, scale=None, shift=None, inplace=False)``
+                                                     ``rows * scale + shift`` per channel (C,)
+``relu(xp, x)``                                      ``(max(x, 0), mask)``, mask = not (x <= 0)
+``relu_backward(xp, grad, mask)``                    ``grad`` where mask, +0 elsewhere
+``conv_blocking(xp, n, column_bytes, keep_columns)``  (images per block, keep the columns?) for a
+                                                     convolution over n images
 ``im2col(xp, x, kernel_size, stride, padding, dilation, groups=1)``
                                                      conv columns, (N, OH, OW, G, kh, kw, C/G)
 ``col2im(xp, cols, x_shape, kernel_size, stride, padding, dilation)``
@@ -24,12 +32,18 @@ specialise it takes from ``generic``. The interface:
 ``max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode)``
                                                      (out, argmax); argmax = i*kw + j inside
                                                      the window, uint8 (int32 if kh*kw > 256)
+``max_pool2d_values(xp, x, kernel_size, stride, padding, dilation, ceil_mode)``
+                                                     ``out`` of max_pool2d, no argmax (inference)
 ``max_pool2d_backward(xp, grad_out, argmax, x_shape, kernel_size, stride, padding,
 dilation)``                                          input gradient of max_pool2d
 ``avg_pool2d(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
 divisor_override)``                                  average pooling
 ``avg_pool2d_backward(xp, grad_out, x_shape, kernel_size, stride, padding, ceil_mode,
 count_include_pad, divisor_override)``               input gradient of avg_pool2d
+
+CUDA only (``cupy_kernels``; the DataLoader's pinned-memory staging uses them):
+``new_stream()``, ``current_stream()``, ``pinned_empty(shape, dtype)`` (page-locked host
+array), ``to_device_async(host, stream)`` (start a host-to-device copy on ``stream``).
 
 Convolution and pooling take (N, C, H, W) arrays, 2-tuples for kernel_size, stride,
 padding and dilation, and follow PyTorch exactly (output sizes, ceil_mode, -inf

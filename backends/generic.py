@@ -91,6 +91,50 @@ def erf(xp, x):
     return xp.astype(value, x.dtype)
 
 
+# ---------------------------------------------------------------- per-channel sums and ReLU
+#
+# Layers that work on channels-last rows (M, C) (batch norm, conv bias gradients)
+# reduce over the M rows per channel; ReLU keeps a bool mask for its backward.
+
+
+def channel_sum(xp, rows):
+    """Column sums of ``rows`` (M, C): the per-channel sum, shape (C,)."""
+    return xp.sum(rows, axis=0)
+
+
+def channel_dot(xp, a, b):
+    """Column sums of ``a * b`` for ``a``, ``b`` of shape (M, C): shape (C,)."""
+    return xp.sum(a * b, axis=0)
+
+
+def channel_affine(xp, rows, scale=None, shift=None, inplace=False):
+    """``rows * scale + shift`` for rows (M, C) and per-channel vectors (C,) (either may
+    be None): a new array, or ``rows`` itself updated when ``inplace``."""
+    if inplace:
+        if scale is not None:
+            rows *= scale
+        if shift is not None:
+            rows += shift
+        return rows
+    if scale is None:
+        return rows + shift if shift is not None else xp.asarray(rows, copy=True)
+    y = rows * scale
+    if shift is not None:
+        y += shift
+    return y
+
+
+def relu(xp, x):
+    """ReLU forward for training: ``(max(x, 0), mask)`` with ``mask = not (x <= 0)``, the
+    elements whose gradient passes (as PyTorch, a NaN passes it)."""
+    return xp.maximum(x, 0.0), xp.logical_not(x <= 0)
+
+
+def relu_backward(xp, grad, mask):
+    """``grad`` where ``mask`` (bool, same shape), exactly +0 elsewhere."""
+    return xp.where(mask, grad, 0.0)
+
+
 # ---------------------------------------------------------------- random numbers
 
 
@@ -283,6 +327,15 @@ def needs_buffer(x_shape, padding, extent):
                 or extent[1] > x_shape[3])
 
 
+def conv_blocking(xp, n, column_bytes, keep_columns):
+    """How a convolution walks a batch of ``n`` images whose im2col columns take
+    ``column_bytes`` per image: ``(images per block, keep)``. ``keep_columns`` says the
+    weight gradient will need the columns; ``keep`` whether forward keeps them (one
+    block of the whole batch) rather than backward recomputing them block by block.
+    The reference takes the whole batch at once and keeps them when asked."""
+    return n, keep_columns
+
+
 def im2col(xp, x, kernel_size, stride, padding, dilation, groups=1):
     """Columns for a convolution as one GEMM per group.
 
@@ -362,6 +415,23 @@ def max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode):
             best = xp.where(take, v, best)
             arg = xp.where(take, i * kw + j, arg)
     return best, arg
+
+
+def max_pool2d_values(xp, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """The ``out`` of :func:`max_pool2d` without the argmax (inference needs no more):
+    the running maximum over the window offsets, which NaN propagates as the scan does."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    oh, ow = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
+    buf = _padded(xp, x, padding, extent, -math.inf) if needs_buffer(
+        x.shape, padding, extent) else x
+    best = None
+    for i in range(kh):
+        rows = window_slice(i, oh, sh, dh)
+        for j in range(kw):
+            v = buf[:, :, rows, window_slice(j, ow, sw, dw)]
+            best = v if best is None else xp.maximum(best, v)
+    return best
 
 
 def max_pool2d_backward(xp, grad_out, argmax, x_shape, kernel_size, stride, padding,

@@ -2,6 +2,8 @@
 
 Anything not defined here is the reference implementation from ``generic``.
 """
+import math
+
 import numpy as np
 
 from backends.generic import *  # noqa: F401,F403  (every kernel not specialised below)
@@ -21,6 +23,94 @@ def scatter_add(xp, size, index, values):
     out = np.zeros(size, dtype=values.dtype)
     np.add.at(out, index, values)
     return out
+
+
+# ---------------------------------------------------------------- per-channel sums and ReLU
+
+_ROWS_PER_BLOCK = 1024  # rows reduced per block by channel_sum / channel_dot
+
+
+def _row_blocks(a):
+    """``a`` (M, C) as (M // 1024, 1024, C) full blocks plus the leftover rows."""
+    m, c = a.shape
+    q = m // _ROWS_PER_BLOCK
+    return a[:q * _ROWS_PER_BLOCK].reshape(q, _ROWS_PER_BLOCK, c), a[q * _ROWS_PER_BLOCK:]
+
+
+def channel_sum(xp, rows):
+    """Column sums of ``rows`` (M, C) (see ``generic.channel_sum``): one BLAS product
+    ``ones @ block`` per block of 1024 rows, then a sum of the block sums. Measured at
+    (65536, 32) float32: 0.17 ms and relative error 2e-7, against 1.4 ms and 5e-6 for
+    ``rows.sum(axis=0)`` (which adds the 65536 rows one after another)."""
+    if rows.shape[0] < 2 * _ROWS_PER_BLOCK or rows.dtype not in (np.float32, np.float64):
+        return rows.sum(axis=0)
+    blocks, rest = _row_blocks(rows)
+    total = (np.ones((1, _ROWS_PER_BLOCK), rows.dtype) @ blocks).sum(axis=(0, 1))
+    return total + rest.sum(axis=0) if rest.shape[0] else total
+
+
+def channel_dot(xp, a, b):
+    """Column sums of ``a * b`` (see ``generic.channel_dot``) without forming the product:
+    ``einsum`` per block of 1024 rows, then a sum of the block sums. Measured at
+    (65536, 32) float32: 0.72 ms and relative error 3e-7, against 2.0 ms and 1e-5 for
+    ``(a * b).sum(axis=0)``."""
+    if a.shape[0] < 2 * _ROWS_PER_BLOCK:
+        return np.einsum("mc,mc->c", a, b)
+    (blocks_a, rest_a), (blocks_b, rest_b) = _row_blocks(a), _row_blocks(b)
+    total = np.einsum("qlc,qlc->qc", blocks_a, blocks_b).sum(axis=0)
+    return total + np.einsum("mc,mc->c", rest_a, rest_b) if rest_a.shape[0] else total
+
+
+def _tile_channels(rows, *vectors):
+    """``rows`` (M, C) as (M / k, k * C) with each per-channel vector repeated k times,
+    k a power of two with k * C <= 1024 where M allows it: the same elementwise
+    arithmetic, but NumPy's inner loop then runs up to 1024 elements instead of C (2x
+    faster at C = 32)."""
+    m, c = rows.shape
+    k = math.gcd(m, 1 << (max(1, 1024 // c).bit_length() - 1))
+    if k == 1 or not rows.flags.c_contiguous:
+        return (rows,) + vectors
+    return (rows.reshape(m // k, k * c),) + tuple(None if v is None else np.tile(v, k) for v in vectors)
+
+
+def channel_affine(xp, rows, scale=None, shift=None, inplace=False):
+    """``rows * scale + shift`` per channel (see ``generic.channel_affine``), in place on
+    one array, with the channel vectors tiled (:func:`_tile_channels`). Measured at
+    (65536, 32) float32: 1.2 ms against 1.8 ms for ``y = rows * scale; y += shift``;
+    adding a bias in place at (50176, 6): 0.07 ms against 0.37 ms."""
+    wide, scale, shift = _tile_channels(rows, scale, shift)
+    if inplace:
+        y = wide
+        if scale is not None:
+            y *= scale
+    elif scale is None:
+        y = wide + shift if shift is not None else wide.copy()
+        shift = None
+    else:
+        y = np.multiply(wide, scale)
+    if shift is not None:
+        y += shift
+    return rows if inplace else y.reshape(rows.shape)
+
+
+def relu(xp, x):
+    """ReLU forward for training (see ``generic.relu``): the mask, then ``x`` cut out
+    with it bitwise (:func:`relu_backward`), which gives max(x, 0) exactly (a NaN is
+    kept, -0.0 becomes +0.0 as ``np.maximum`` gives). At (64, 32, 32, 32) float32: 1.0
+    ms against 1.3 ms for ``np.maximum`` plus the mask."""
+    mask = np.less_equal(x, 0)
+    np.logical_not(mask, out=mask)
+    return relu_backward(xp, x, mask), mask
+
+
+def relu_backward(xp, grad, mask):
+    """``grad`` where ``mask``, +0 elsewhere (see ``generic.relu_backward``), cut out
+    bitwise as ``grad & -mask``: exact (no inf * 0) and, at (64, 32, 32, 32) float32,
+    0.7 ms against 8.7 ms for ``np.where(mask, grad, 0)``."""
+    bits = _int_view(grad)
+    keep = mask.astype(bits.dtype)  # 0 / 1, in the mask's memory layout
+    np.negative(keep, out=keep)  # 0 / all bits set
+    return np.bitwise_and(bits, keep, out=keep).view(grad.dtype)
 
 
 # ================================================================ convolution and pooling
@@ -47,8 +137,12 @@ _BLOCK = 1 << 19  # elements of col2im input handled per block (cache-resident)
 
 
 def _is_channels_last(a):
-    """Whether the (N, C, H, W) array ``a`` is a view of C-contiguous (N, H, W, C) memory."""
-    return a.transpose(0, 2, 3, 1).flags.c_contiguous
+    """Whether the (N, C, H, W) array ``a`` keeps its channels innermost in memory, in
+    (N, H, W, C) order: a view of C-contiguous (N, H, W, C) memory, or a crop of one."""
+    n, c, h, w = a.shape
+    s, item = a.strides, a.itemsize
+    return ((c == 1 or s[1] == item) and (w == 1 or s[3] == c * item)
+            and (h == 1 or s[2] >= w * c * item) and (n == 1 or s[0] >= h * s[2]))
 
 
 def _empty(shape, dtype, channels_last):
@@ -88,24 +182,57 @@ def _overlapping(kernel_size, stride, dilation):
     return any((k - 1) * d + 1 > s for k, s, d in zip(kernel_size, stride, dilation))
 
 
+_COLUMN_BLOCK_BYTES = 3 << 20  # im2col columns per block of images: they stay in cache for the GEMM
+_KEPT_COLUMNS_MAX = 32 << 20  # larger column buffers are recomputed in backward instead of kept
+
+
+def conv_blocking(xp, n, column_bytes, keep_columns):
+    """Blocks of images with about 3 MB of columns each (see ``generic.conv_blocking``),
+    so im2col's output is still in cache when the GEMM reads it: forward at
+    (64, 32, 32, 32) 3x3 -> 32 took 13 ms in blocks of 2 images against 23 ms for the
+    whole batch. Columns for the weight gradient are kept (whole batch) up to 32 MB,
+    the size from which glibc hands every such buffer back to the kernel and the next
+    step page-faults it in again; larger ones are recomputed in backward, which took
+    the same VGG-small train-step time as keeping them, with 110 MB less memory."""
+    if keep_columns and n * column_bytes <= _KEPT_COLUMNS_MAX:
+        return n, True
+    return max(1, _COLUMN_BLOCK_BYTES // column_bytes), False
+
+
 def im2col(xp, x, kernel_size, stride, padding, dilation, groups=1):
     """Columns for a convolution as one GEMM per group (see ``generic.im2col``).
 
-    x: (N, C, H, W). Returns a C-contiguous (N, OH, OW, G, kh, kw, C/G) array with
-    ``cols[n, oh, ow, g, i, j, c] = x_padded[n, g*C/G + c, oh*sh + i*dh, ow*sw + j*dw]``:
-    one copy of a strided view of the channels-last (padded) input, which is ``x``
-    itself when ``x`` is channels-last and needs no padding.
+    x: (N, C, H, W). Returns (N, OH, OW, G, kh, kw, C/G) with
+    ``cols[n, oh, ow, g, i, j, c] = x_padded[n, g*C/G + c, oh*sh + i*dh, ow*sw + j*dw]``,
+    laid out so that (N, OH, OW) and (kh, kw, C/G) each merge into one axis without a
+    copy. Usually C-contiguous: one copy of a strided view of the channels-last
+    (padded) input, which is ``x`` itself when ``x`` is channels-last and needs no
+    padding. With at most 4 channels per group that copy moves runs of C/G elements;
+    there the columns are built offset by offset, whole image rows at a time, as
+    (G, kh, kw, C/G, N, OH, OW) memory and returned as a transposed view (the GEMMs
+    read it as is). Measured on 2 cores, ms: (64, 1, 28, 28) 5x5 pad 2: 0.5 against
+    1.8; (64, 3, 32, 32) 3x3 pad 1: 0.6 against 1.8.
     """
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = conv_geometry(x.shape, kernel_size, stride, padding, dilation)
     check_groups(c, groups)
     extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
+    cg = c // groups
+    if cg <= 4:
+        if needs_buffer(x.shape, padding, extent):
+            x = _padded(x, padding, extent, 0)
+        cols = np.empty((groups, kh, kw, cg, n, oh, ow), dtype=x.dtype)
+        for i in range(kh):
+            rows = window_slice(i, oh, sh, dh)
+            for j in range(kw):
+                window = x[:, :, rows, window_slice(j, ow, sw, dw)]  # (N, C, OH, OW)
+                cols[:, i, j] = window.transpose(1, 0, 2, 3).reshape(groups, cg, n, oh, ow)
+        return cols.transpose(4, 5, 6, 0, 1, 2, 3)
     if needs_buffer(x.shape, padding, extent) or not _is_channels_last(x):
         x = _padded(x, padding, extent, 0, channels_last=True)
     src = x.transpose(0, 2, 3, 1)
     s_n, s_h, s_w, s_c = src.strides
-    cg = c // groups
     windows = as_strided(src, shape=(n, oh, ow, groups, kh, kw, cg),
                          strides=(s_n, sh * s_h, sw * s_w, cg * s_c, dh * s_h, dw * s_w, s_c),
                          writeable=False)
@@ -190,6 +317,26 @@ def max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode):
     return best, arg
 
 
+def max_pool2d_values(xp, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """``max_pool2d(...)[0]`` (see ``generic.max_pool2d_values``): one in-place
+    ``np.maximum`` per window offset, in ``x``'s memory layout. Measured at
+    (64, 32, 32, 32) 2x2 float32: 0.8 ms against 1.9 ms with the argmax."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    oh, ow = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
+    src = _padded(x, padding, extent, -np.inf) if needs_buffer(x.shape, padding,
+                                                                extent) else x
+    best = _empty((x.shape[0], x.shape[1], oh, ow), x.dtype, _is_channels_last(x))
+    for k in range(kh * kw):
+        i, j = divmod(k, kw)
+        v = src[:, :, window_slice(i, oh, sh, dh), window_slice(j, ow, sw, dw)]
+        if k == 0:
+            best[...] = v
+        else:
+            np.maximum(best, v, out=best)
+    return best
+
+
 def _int_view(a):
     """``a``'s bits as signed integers of the same width (a view, any strides)."""
     return a.view(np.dtype(f"i{a.dtype.itemsize}"))
@@ -200,16 +347,23 @@ def max_pool2d_backward(xp, grad_out, argmax, x_shape, kernel_size, stride, padd
     """Gradient of :func:`max_pool2d` (see ``generic.max_pool2d_backward``).
 
     grad_out, argmax: (N, C, OH, OW) -> (N, C, H, W), possibly a view of a padded
-    buffer, channels-last when grad_out is. Per kernel offset the selected gradients
-    are cut out bitwise (``g & -mask``, exact, a NaN stays where it was), written
-    straight into the buffer when windows do not overlap, added otherwise.
+    buffer, in the memory layout of the forward's input (which argmax has): a
+    channels-first grad_out (as Flatten's backward gives) is made channels-last here,
+    at the pooled size, rather than leaving a mixed layout to the layers below. Per
+    kernel offset the selected gradients are cut out bitwise (``g & -mask``, exact, a
+    NaN stays where it was), written straight into the buffer when windows do not
+    overlap, added otherwise.
     """
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = grad_out.shape[2:]
     extent = (window_extent(oh, kh, sh, dh), window_extent(ow, kw, sw, dw))
-    channels_last = _is_channels_last(grad_out)
-    if not channels_last:
+    channels_last = _is_channels_last(argmax)
+    if channels_last != _is_channels_last(grad_out):
+        layout = _empty(grad_out.shape, grad_out.dtype, channels_last)
+        layout[...] = grad_out
+        grad_out = layout
+    elif not channels_last:
         grad_out = np.ascontiguousarray(grad_out)
     buf = _zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])), grad_out.dtype,
                  channels_last)

@@ -12,6 +12,7 @@ from nyang import dtypes
 from nyang.device import device_of_array
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
+_NYANG_DTYPES = {}  # (namespace id, array dtype) -> nyang dtype, filled as dtypes are met
 
 
 class Tensor:
@@ -79,7 +80,11 @@ class Tensor:
     @property
     def dtype(self):
         """The nyang dtype, e.g. ``nyang.float32``."""
-        return dtypes.from_xp(self._device.xp, self.data.dtype)
+        key = (id(self._device.xp), self.data.dtype)  # per library: their dtypes must not meet
+        known = _NYANG_DTYPES.get(key)  # checks read it often; from_xp scans a table
+        if known is None:
+            known = _NYANG_DTYPES[key] = dtypes.from_xp(self._device.xp, self.data.dtype)
+        return known
 
     @property
     def device(self):

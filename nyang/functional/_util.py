@@ -51,3 +51,21 @@ def broadcast_shapes(a, b, op):
                              f"(dimension -{i}: {x} vs {y}; sizes must match or one must be 1)")
         out.append(max(x, y) if x != 1 and y != 1 else x * y)
     return tuple(reversed(out))
+
+
+def channel_rows(xp, x):
+    """(N, C, *) as rows (N * prod(*), C), one row per sample and position: a view when
+    ``x`` is channels-last in memory (convolutions return such arrays), else a copy."""
+    if x.ndim == 2:
+        return x
+    last = (0,) + tuple(range(2, x.ndim)) + (1,)
+    return xp.reshape(xp.permute_dims(x, last), (-1, x.shape[1]))
+
+
+def from_channel_rows(xp, rows, shape):
+    """Rows (N * prod(*), C) back as an (N, C, *) array of ``shape``: a channels-last view."""
+    if len(shape) == 2:
+        return xp.reshape(rows, shape)
+    n, c, spatial = shape[0], shape[1], tuple(shape[2:])
+    first = (0, len(shape) - 1) + tuple(range(1, len(shape) - 1))
+    return xp.permute_dims(xp.reshape(rows, (n,) + spatial + (c,)), first)

@@ -10,15 +10,19 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class ReLU(Function):
+    """max(x, 0). Keeps only a bool mask (1 byte per element) for backward, which
+    the kernels apply without ``where`` (see ``backends``)."""
+
     @staticmethod
     def forward(ctx, x):
-        y = ctx.xp.maximum(x, 0.0)
-        ctx.y = y
+        if not ctx.needs_input_grad[0]:
+            return ctx.xp.maximum(x, 0.0)
+        y, ctx.mask = ctx.kernels.relu(ctx.xp, x)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return ctx.xp.where(ctx.y > 0, g, 0.0)
+        return ctx.kernels.relu_backward(ctx.xp, g, ctx.mask)
 
 
 class LeakyReLU(Function):

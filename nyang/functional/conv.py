@@ -10,36 +10,53 @@ Forward: ``cols = im2col(x)`` as (M, G, K) (channel index innermost, see
 the op returns it as the (N, O, OH, OW) view ``permute(y, (0, 3, 1, 2))``, so no
 transposing copy is made and the next layer reads channels-last memory.
 
+The batch may be walked in blocks of images (the kernels' ``conv_blocking`` says how):
+on NumPy the columns of a few images stay in cache between im2col and the GEMM, and
+the full (M, K) column matrix (75 MB at (64, 32, 32, 32) 3x3) is never allocated.
+Measured forward at (64, 32, 32, 32) 3x3 -> 32: 13 ms in blocks of 2 images against
+23 ms for the whole batch; (64, 64, 16, 16) -> 64: 9.5 against 16.
+
 Backward, with the upstream gradient g as rows g_m (M, O):
 
-- weight: ``g_m^T @ cols`` per group, from the columns saved by forward (the only
-  column buffer a layer keeps, and only when the weight needs a gradient);
+- weight: ``g_m^T @ cols`` per group, from the columns saved by forward when they are
+  small (the only column buffer a layer keeps, and only when the weight needs a
+  gradient); large ones are recomputed block by block from the saved input instead.
+  In the VGG-small train step both took the same time (184 ms), the recomputing one
+  with 110 MB less memory (the 75 + 38 MB of columns of its two large layers);
 - bias: the per-channel sum of g_m;
-- input: for each kernel offset (i, j), ``g_m @ weight[:, :, i, j]`` is the gradient of
-  the input pixels that offset read (a strided slice of the padded input). One small
-  GEMM per offset, added into those slices of a zero, padded, channels-last buffer,
-  replaces the (M, C*kh*kw) column gradient and its col2im. Measured on 2 cores,
-  float32, full input-gradient time (GEMMs included) in ms:
+- input, three ways:
 
-      input (N, C, H, W)   kernel -> O           per-offset   GEMM + col2im
-      (64, 32, 32, 32)     3x3 p1 -> 64              26            59
-      (64, 32, 32, 32)     3x3 p1 -> 32              18            53
-      (64, 32, 16, 16)     3x3 p1 -> 64               6.5           9.6
-      (64, 6, 14, 14)      5x5    -> 16               1.5           3.9
-      (64, 1, 28, 28)      5x5    -> 6                3.2           2.8
-      (64, 32, 32, 32)     3x3 p1 -> 32, groups 32   110            93
-      (64, 32, 16, 16)     3x3 p1 -> 64, groups 32    23            18
+  * per offset: for each kernel offset (i, j), ``g_m @ weight[:, :, i, j]`` is the
+    gradient of the input pixels that offset read (a strided slice of the padded
+    input). One small GEMM per offset, added into those slices of a zero channels-last
+    buffer (reads of the padding left out), replaces the (M, C*kh*kw) column gradient
+    and its col2im. The buffer has the input's size, so the result is contiguous
+    channels-last memory that the layer below reads as rows without a copy;
+  * as a convolution (stride 1, one group, C >= 32): the gradient is g convolved with
+    the flipped kernel, channels swapped, padded by dilation * (k - 1) - padding; the
+    forward path then runs on g, with GEMMs of K = kh*kw*O instead of O;
+  * col2im, with one input channel per group (C/G = 1: a single-channel input,
+    depthwise convolutions), where the per-offset products are matrix-vector products.
 
-  With one input channel per group (C/G = 1: a single-channel input, depthwise
-  convolutions) the per-offset products are matrix-vector products and col2im wins;
-  there the column gradient is formed and scattered back with the kernels' col2im.
+  Measured on 2 cores, float32, full input-gradient time (GEMMs included) in ms:
+
+      input (N, C, H, W)   kernel -> O           per-offset   as conv   GEMM + col2im
+      (64, 32, 32, 32)     3x3 p1 -> 64              26                     59
+      (64, 32, 32, 32)     3x3 p1 -> 32              18          14         53
+      (64, 32, 16, 16)     3x3 p1 -> 64               6.1         6.2        9.6
+      (64, 64, 16, 16)     3x3 p1 -> 64              11.3        10.7
+      (64, 6, 14, 14)      5x5    -> 16               1.6         2.5        3.9
+      (64, 1, 28, 28)      5x5    -> 6                3.2                    2.8
+      (64, 32, 32, 32)     3x3 p1 -> 32, groups 32   110                     93
+      (64, 32, 16, 16)     3x3 p1 -> 64, groups 32    23                     18
 """
-from backends.generic import window_extent, window_slice
+from backends.generic import conv_geometry
 from nyang.autograd import Function
+from nyang.functional._util import channel_rows
 from nyang.functional.shape_ops import pad
 
 # Elements of one per-offset GEMM result in the input gradient: blocks of whole images
-# this size stay in cache while they are added into the padded buffer (26 ms instead of
+# this size stay in cache while they are added into the gradient buffer (26 ms instead of
 # 37 ms unblocked at (64, 32, 32, 32) 3x3 -> 64).
 _BLOCK = 1 << 19
 
@@ -54,24 +71,9 @@ def pair(value, name, op):
     raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
 
 
-def channel_sum(xp, rows, n):
-    """Column sums of ``rows`` (M, O), M = n*L, as (O,): per image one GEMV with a ones
-    vector, then a sum over the n images. Measured at (65536, 64) float32: 0.8 ms and
-    relative error 3e-7, against 1.7 ms and 1e-5 for NumPy's ``sum(axis=0)`` (which adds
-    the rows in order) and 8 ms for one (1, M) @ (M, O) product (OpenBLAS stalls there)."""
-    per_image = xp.reshape(rows, (n, -1, rows.shape[1]))
-    ones = xp.ones((1, per_image.shape[1]), dtype=rows.dtype, device=rows.device)
-    return xp.sum(ones @ per_image, axis=(0, 1))
-
-
 def _weight_matrix(xp, weight, groups):
     """Weight (O, C/G, kh, kw) as (G, O/G, kh*kw*C/G), in im2col's column order."""
     return xp.reshape(xp.permute_dims(weight, (0, 2, 3, 1)), (groups, weight.shape[0] // groups, -1))
-
-
-def _rows(xp, g):
-    """Gradient (N, O, OH, OW) as rows (N*OH*OW, O); a view when g is channels-last."""
-    return xp.reshape(xp.permute_dims(g, (0, 2, 3, 1)), (-1, g.shape[1]))
 
 
 class Conv2dFunction(Function):
@@ -80,40 +82,78 @@ class Conv2dFunction(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
-        xp = ctx.xp
-        n = x.shape[0]
-        o, _, kh, kw = weight.shape
-        cols = ctx.kernels.im2col(xp, x, (kh, kw), stride, padding, dilation, groups)
-        oh, ow = cols.shape[1], cols.shape[2]
-        cols = xp.permute_dims(xp.reshape(cols, (n * oh * ow, groups, -1)), (1, 0, 2))  # (G, M, K)
-        y = cols @ xp.matrix_transpose(_weight_matrix(xp, weight, groups))  # (G, M, O/G)
-        y = xp.reshape(xp.permute_dims(y, (1, 0, 2)), (n * oh * ow, o))  # a view when G == 1
+        xp, kernels, needs = ctx.xp, ctx.kernels, ctx.needs_input_grad
+        y, cols, block = _convolve(xp, kernels, x, weight, stride, padding, dilation, groups, needs[1])
         if bias is not None:
-            y += bias
-        needs = ctx.needs_input_grad
+            y = kernels.channel_affine(xp, y, None, bias, inplace=True)
         ctx.geometry = (x.shape, weight.shape, stride, padding, dilation, groups)
         if needs[0]:
             ctx.weight = weight
         if needs[1]:
-            ctx.cols = cols
-        return xp.permute_dims(xp.reshape(y, (n, oh, ow, o)), (0, 3, 1, 2))
+            # the columns when kept, else the input to recompute them from, in blocks
+            ctx.cols, ctx.x, ctx.block = cols, (x if cols is None else None), block
+        oh, ow = conv_geometry(x.shape, weight.shape[2:], stride, padding, dilation)
+        return xp.permute_dims(xp.reshape(y, (x.shape[0], oh, ow, weight.shape[0])), (0, 3, 1, 2))
 
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
         x_shape, weight_shape, stride, padding, dilation, groups = ctx.geometry
         needs = ctx.needs_input_grad
-        rows = _rows(xp, g)
+        rows = channel_rows(xp, g)  # (M, O): a view when g is channels-last
         gx = gw = gb = None
         if needs[0]:
-            # per-offset GEMMs unless there is one input channel per group (module docstring)
-            input_grad = _input_grad if weight_shape[1] > 1 else _input_grad_col2im
-            gx = input_grad(xp, ctx.kernels, rows, ctx.weight, g.shape, x_shape, stride, padding, dilation, groups)
+            gx = _input_grad(xp, ctx.kernels, g, rows, ctx.weight, x_shape, stride, padding, dilation, groups)
         if needs[1]:
-            gw = _weight_grad(xp, rows, ctx.cols, weight_shape, groups)
+            if ctx.cols is not None:
+                gw = _weight_grad(xp, rows, ctx.cols, weight_shape, groups)
+            else:
+                geometry = (weight_shape[2:], stride, padding, dilation, groups)
+                rows_per_image = g.shape[2] * g.shape[3]
+                for n0 in range(0, x_shape[0], ctx.block):
+                    n1 = min(x_shape[0], n0 + ctx.block)
+                    cols = _columns(xp, ctx.kernels, ctx.x[n0:n1, ...], geometry)
+                    part = _weight_grad(xp, rows[n0 * rows_per_image:n1 * rows_per_image, :], cols,
+                                        weight_shape, groups)
+                    gw = part if gw is None else gw + part
         if needs[2]:
-            gb = channel_sum(xp, rows, g.shape[0])
+            gb = ctx.kernels.channel_sum(xp, rows)
         return gx, gw, gb, None, None, None, None
+
+
+def _convolve(xp, kernels, x, weight, stride, padding, dilation, groups, keep_columns):
+    """The convolution as rows (N*OH*OW, O), without bias, walking the batch in the
+    blocks the kernels' ``conv_blocking`` chooses. Returns (rows, the (G, M, K) columns
+    when ``keep_columns`` and they are kept, else None, images per block)."""
+    n = x.shape[0]
+    o, cg, kh, kw = weight.shape
+    oh, ow = conv_geometry(x.shape, (kh, kw), stride, padding, dilation)
+    column_bytes = oh * ow * groups * kh * kw * cg * (xp.finfo(x.dtype).bits // 8)
+    block, keep = kernels.conv_blocking(xp, n, column_bytes, keep_columns)
+    w_t = xp.matrix_transpose(_weight_matrix(xp, weight, groups))  # (G, K, O/G)
+    geometry = ((kh, kw), stride, padding, dilation, groups)
+    if block >= n:
+        cols = _columns(xp, kernels, x, geometry)
+        return _product(xp, cols, w_t), (cols if keep else None), n
+    y = xp.empty((n * oh * ow, o), dtype=x.dtype, device=x.device)
+    for n0 in range(0, n, block):
+        n1 = min(n, n0 + block)
+        y[n0 * oh * ow:n1 * oh * ow, :] = _product(xp, _columns(xp, kernels, x[n0:n1, ...], geometry), w_t)
+    return y, None, block
+
+
+def _columns(xp, kernels, x, geometry):
+    """im2col of x (n, C, H, W) as the (G, n*OH*OW, K) operand of the GEMMs."""
+    kernel_size, stride, padding, dilation, groups = geometry
+    cols = kernels.im2col(xp, x, kernel_size, stride, padding, dilation, groups)
+    return xp.permute_dims(xp.reshape(cols, (-1, groups, cols.shape[-3] * cols.shape[-2] * cols.shape[-1])),
+                           (1, 0, 2))
+
+
+def _product(xp, cols, w_t):
+    """Rows (M, O) of the convolution: ``cols @ w_t`` per group, groups side by side."""
+    y = cols @ w_t  # (G, M, O/G)
+    return xp.reshape(xp.permute_dims(y, (1, 0, 2)), (y.shape[1], -1))  # a view when G == 1
 
 
 def _weight_grad(xp, rows, cols, weight_shape, groups):
@@ -123,6 +163,28 @@ def _weight_grad(xp, rows, cols, weight_shape, groups):
     gw = xp.reshape(rows @ cols, (o, kh, kw, cg))  # (G, O/G, K) in (kh, kw, C/G) order
     # Back to (O, C/G, kh, kw); reshaping the permuted view copies it in row-major order.
     return xp.reshape(xp.reshape(xp.permute_dims(gw, (0, 3, 1, 2)), (o, -1)), weight_shape)
+
+
+def _input_grad(xp, kernels, g, rows, weight, x_shape, stride, padding, dilation, groups):
+    """The input gradient (N, C, H, W) of the convolution, from g (N, O, OH, OW) and its
+    rows (M, O), by the cheapest of three formulations (module docstring)."""
+    o, cg, kh, kw = weight.shape
+    if cg == 1:  # one input channel per group: the per-offset products are matrix-vector products
+        return _input_grad_col2im(xp, kernels, rows, weight, g.shape, x_shape, stride, padding, dilation, groups)
+    full = tuple(d * (k - 1) - p for k, p, d in zip((kh, kw), padding, dilation))
+    if stride == (1, 1) and groups == 1 and cg >= 32 and min(full) >= 0:
+        return _input_grad_as_conv(xp, kernels, g, weight, x_shape, full, dilation)
+    return _input_grad_per_offset(xp, kernels, rows, weight, g.shape, x_shape, stride, padding, dilation, groups)
+
+
+def _input_grad_as_conv(xp, kernels, g, weight, x_shape, full_padding, dilation):
+    """Stride 1, one group: the input gradient is the convolution of g with the kernel
+    flipped and its channels swapped, padded by ``full_padding`` = dilation * (k - 1) -
+    padding (the "full" correlation). Returns channels-last memory, as forward does."""
+    flipped = xp.permute_dims(xp.flip(weight, axis=(2, 3)), (1, 0, 2, 3))  # (C, O, kh, kw)
+    y, _, _ = _convolve(xp, kernels, g, flipped, (1, 1), full_padding, dilation, 1, False)
+    n, c, h, w = x_shape
+    return xp.permute_dims(xp.reshape(y, (n, h, w, c)), (0, 3, 1, 2))
 
 
 def _input_grad_col2im(xp, kernels, rows, weight, g_shape, x_shape, stride, padding, dilation, groups):
@@ -136,30 +198,45 @@ def _input_grad_col2im(xp, kernels, rows, weight, g_shape, x_shape, stride, padd
     return kernels.col2im(xp, cols, x_shape, (kh, kw), stride, padding, dilation)
 
 
-def _input_grad(xp, kernels, rows, weight, g_shape, x_shape, stride, padding, dilation, groups):
+def _input_grad_per_offset(xp, kernels, rows, weight, g_shape, x_shape, stride, padding, dilation, groups):
     """The input gradient (N, C, H, W) from rows (M, O): per kernel offset (i, j), the
-    GEMM ``rows @ weight[:, :, i, j]`` added into the strided slice of the padded input
-    that offset read (see the module docstring). Returns a channels-last view."""
+    GEMM ``rows @ weight[:, :, i, j]`` added into the strided slice of the input that
+    offset read (see the module docstring), leaving out the reads of the zero padding.
+    Returns a view of contiguous channels-last memory (no padded border to crop, so
+    the next layer's backward reads it as plain rows)."""
     n, c, h, w = x_shape
     o, cg, kh, kw = weight.shape
     oh, ow = g_shape[2], g_shape[3]
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     og = o // groups
-    hb, wb = max(ph + h, window_extent(oh, kh, sh, dh)), max(pw + w, window_extent(ow, kw, sw, dw))
-    buf = xp.zeros((n, hb, wb, groups, cg), dtype=rows.dtype, device=rows.device)
+    buf = xp.zeros((n, h, w, groups, cg), dtype=rows.dtype, device=rows.device)
     w_g = xp.reshape(weight, (groups, og, cg, kh, kw))
     rows = xp.permute_dims(xp.reshape(rows, (n, oh * ow, groups, og)), (2, 0, 1, 3))  # (G, N, OH*OW, O/G)
+    row_reads = [_inside(i, oh, h, stride[0], padding[0], dilation[0]) for i in range(kh)]
+    col_reads = [_inside(j, ow, w, stride[1], padding[1], dilation[1]) for j in range(kw)]
     per_block = max(1, _BLOCK // (oh * ow * c))
     for n0 in range(0, n, per_block):
         n1 = min(n, n0 + per_block)
         block = xp.reshape(rows[:, n0:n1, :, :], (groups, (n1 - n0) * oh * ow, og))
-        for i in range(kh):
-            hs = window_slice(i, oh, sh, dh)
-            for j in range(kw):
+        for i, (out_rows, in_rows) in enumerate(row_reads):
+            for j, (out_cols, in_cols) in enumerate(col_reads):
+                if out_rows is None or out_cols is None:  # this offset only ever read padding
+                    continue
                 part = xp.reshape(block @ w_g[:, :, :, i, j], (groups, n1 - n0, oh, ow, cg))
-                buf[n0:n1, hs, window_slice(j, ow, sw, dw), :, :] += xp.permute_dims(part, (1, 2, 3, 0, 4))
-    buf = xp.reshape(buf, (n, hb, wb, c))
-    return xp.permute_dims(buf[:, ph:ph + h, pw:pw + w, :], (0, 3, 1, 2))
+                part = xp.permute_dims(part[:, :, out_rows, out_cols, :], (1, 2, 3, 0, 4))
+                buf[n0:n1, in_rows, in_cols, :, :] += part
+    return xp.permute_dims(xp.reshape(buf, (n, h, w, c)), (0, 3, 1, 2))
+
+
+def _inside(offset, out_size, size, stride, padding, dilation):
+    """For kernel offset ``offset`` along one axis: (the outputs whose read falls inside
+    the unpadded input, the input positions they read) as slices, or (None, None).
+    Output o reads input o * stride + offset * dilation - padding."""
+    shift = offset * dilation - padding
+    first = max(0, -(shift // stride))  # smallest o with o * stride + shift >= 0
+    last = min(out_size - 1, (size - 1 - shift) // stride)  # largest o with a read < size
+    if last < first:
+        return None, None
+    return slice(first, last + 1), slice(first * stride + shift, last * stride + shift + 1, stride)
 
 
 def check_conv2d_input(op, x_shape, weight_shape, stride, padding, dilation, groups, extra=(0, 0)):

@@ -7,10 +7,16 @@ class LinearFunction(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        xp = ctx.xp
-        ctx.x, ctx.weight = x, weight
-        y = x @ xp.matrix_transpose(weight)
-        return y if bias is None else y + bias
+        xp, needs = ctx.xp, ctx.needs_input_grad
+        ctx.x = x if needs[1] else None  # only what backward needs
+        ctx.weight = weight if needs[0] else None
+        y = x @ xp.matrix_transpose(weight)  # BLAS reads the transposed view as is: no copy
+        if bias is None:
+            return y
+        if bias.dtype != y.dtype:  # mixed dtypes (PyTorch refuses them): promote as before
+            return y + bias
+        y += bias  # in place: y is this op's own new array
+        return y
 
     @staticmethod
     def backward(ctx, g):

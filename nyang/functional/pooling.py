@@ -17,6 +17,8 @@ class MaxPool2dFunction(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, indices=None):
+        if indices is None and not ctx.needs_input_grad[0]:  # inference: no argmax to keep
+            return ctx.kernels.max_pool2d_values(ctx.xp, x, kernel_size, stride, padding, dilation, ceil_mode)
         out, argmax = ctx.kernels.max_pool2d(ctx.xp, x, kernel_size, stride, padding, dilation, ceil_mode)
         if indices is not None:
             indices.append(_flat_indices(ctx.xp, argmax, x.shape, kernel_size, stride, padding, dilation))

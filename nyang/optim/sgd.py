@@ -30,7 +30,7 @@ class SGD(Optimizer):
                              f"momentum={group['momentum']}, dampening={group['dampening']}")
 
     def _update(self, p, grad, state, group):
-        momentum, weight_decay = group["momentum"], group["weight_decay"]
+        momentum, weight_decay, dampening = group["momentum"], group["weight_decay"], group["dampening"]
         if weight_decay != 0:
             grad = grad + weight_decay * p.data
         if momentum != 0:
@@ -39,6 +39,6 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = p.device.xp.asarray(grad, copy=True)
             else:
                 buf *= momentum
-                buf += (1 - group["dampening"]) * grad
+                buf += grad if dampening == 0 else (1 - dampening) * grad  # no temporary without dampening
             grad = grad + momentum * buf if group["nesterov"] else buf
         p.data -= group["lr"] * grad

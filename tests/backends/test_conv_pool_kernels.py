@@ -110,8 +110,11 @@ def test_im2col_matches_reference_and_unfold(sx, case, dtype, layout):
                                 groups=groups)
     n, c = shape[:2]
     kh, kw = geo["kernel_size"]
-    assert cols.dtype == dtype and cols.flags.c_contiguous
-    assert cols.shape[0] == n and cols.shape[3:] == (groups, kh, kw, c // groups)
+    assert cols.dtype == dtype and cols.shape[0] == n and cols.shape[3:] == (groups, kh, kw, c // groups)
+    # (N, OH, OW) and (kh, kw, C/G) merge without a copy: the GEMM reads the columns in place
+    merged = cols.reshape(n * cols.shape[1] * cols.shape[2], groups, -1)
+    assert np.shares_memory(merged, cols)
+    assert cols.flags.c_contiguous or c // groups <= 4
     np.testing.assert_array_equal(cols, _reference(sx, "im2col", x, **geo, groups=groups))
     np.testing.assert_array_equal(_unfold_order(cols), F.unfold(_t(x), **geo).numpy())
 
@@ -392,3 +395,161 @@ def test_float16_keeps_dtype():
     assert avg.dtype == np.float16
     assert numpy_kernels.avg_pool2d_backward(np, avg, x.shape, (2, 2), (2, 2), (1, 1), True,
                                              False, None).dtype == np.float16
+
+
+# ---------------------------------------------------------------- per-channel sums, ReLU, max-pool values
+
+ROW_SHAPES = [(7, 3), (64, 1), (2048, 5), (4099, 32), (65536, 4)]  # below, at and past the block size
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ROW_SHAPES)
+def test_channel_sums_match_reference_and_float64(sx, shape, dtype):
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal(shape) + 0.5).astype(dtype)
+    b = rng.standard_normal(shape).astype(dtype)
+    exact_sum = a.astype(np.float64).sum(axis=0)
+    exact_dot = (a.astype(np.float64) * b).sum(axis=0)
+    for module, run in ((numpy_kernels, lambda name, *arrays: getattr(numpy_kernels, name)(np, *arrays)),
+                        (generic, lambda name, *arrays: _reference(sx, name, *arrays))):
+        total, dot = run("channel_sum", a), run("channel_dot", a, b)
+        assert total.shape == dot.shape == (shape[1],) and total.dtype == dot.dtype == dtype
+        scale = np.abs(a).astype(np.float64).sum(axis=0)
+        np.testing.assert_allclose(total, exact_sum, rtol=0, atol=float(np.max(scale)) * TOL[dtype]["rtol"])
+        np.testing.assert_allclose(dot, exact_dot, rtol=0,
+                                   atol=float(np.max(np.abs(a * b.astype(np.float64)).sum(axis=0))) * TOL[dtype]["rtol"])
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4096, 32), (4100, 32), (9, 1)])
+@pytest.mark.parametrize("which", ["both", "scale", "shift", "none"])
+def test_channel_affine_matches_reference(sx, shape, which):
+    rng = np.random.default_rng(1)
+    rows = rng.standard_normal(shape).astype(np.float32)
+    scale = rng.standard_normal(shape[1]).astype(np.float32) if which in ("both", "scale") else None
+    shift = rng.standard_normal(shape[1]).astype(np.float32) if which in ("both", "shift") else None
+    expected = rows * (1.0 if scale is None else scale) + (0.0 if shift is None else shift)
+    out = numpy_kernels.channel_affine(np, rows, scale, shift)
+    assert out.shape == rows.shape and out.dtype == np.float32 and not np.shares_memory(out, rows)
+    np.testing.assert_array_equal(out, expected)
+    arrays = [a for a in (rows, scale, shift)]
+    ref = generic.channel_affine(sx, *(None if a is None else _strict(sx, a) for a in arrays))
+    np.testing.assert_array_equal(_host(ref), expected)
+    for module, xp, wrap in ((numpy_kernels, np, lambda a: a), (generic, sx, lambda a: _strict(sx, a))):
+        target = wrap(rows.copy())
+        out = module.channel_affine(xp, target, *(None if a is None else wrap(a) for a in (scale, shift)),
+                                    inplace=True)
+        assert out is target
+        np.testing.assert_array_equal(_host(target) if xp is sx else target, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES + [np.float16])
+def test_relu_kernels_match_reference_and_torch(sx, dtype):
+    x = _values("randn", (2, 3, 5, 4), dtype)
+    x.flat[:6] = [0.0, -0.0, np.nan, -np.inf, np.inf, -1.0]
+    g = _values("randn", x.shape, dtype, seed=1)
+    g.flat[6:9] = [np.inf, -np.inf, np.nan]
+    xt = _t(x).requires_grad_(True)
+    torch.relu(xt).backward(_t(g))
+    y, mask = numpy_kernels.relu(np, x)
+    np.testing.assert_array_equal(y, torch.relu(_t(x)).numpy())
+    for layout in (lambda a: a, _channels_last):
+        dx = numpy_kernels.relu_backward(np, layout(g), layout(mask))
+        assert dx.dtype == dtype
+        np.testing.assert_array_equal(dx, xt.grad.numpy())
+    if dtype != np.float16:  # array_api_strict has no float16
+        ref_y, ref_mask = _reference(sx, "relu", x)
+        np.testing.assert_array_equal(ref_y, y)
+        np.testing.assert_array_equal(ref_mask, mask)
+        np.testing.assert_array_equal(_reference(sx, "relu_backward", g, mask), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("kind", ["randn", "ties", "nan", "neg_inf"])
+@pytest.mark.parametrize("case", [((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),
+                                  ((2, 5, 9, 8), (3, 3), (2, 2), (1, 1), (1, 1), True),
+                                  ((1, 2, 11, 10), (3, 2), (2, 3), (1, 1), (2, 1), False)])
+def test_max_pool2d_values_is_max_pool2d_output(sx, case, kind):
+    shape, k, s, p, d, ceil = case
+    x = _values(kind, shape, np.float32)
+    for source in (x, _channels_last(x)):
+        expected = numpy_kernels.max_pool2d(np, source, k, s, p, d, ceil)[0]
+        out = numpy_kernels.max_pool2d_values(np, source, k, s, p, d, ceil)
+        np.testing.assert_array_equal(out, expected)
+        assert _channels_innermost(out) == (source is not x)
+    np.testing.assert_array_equal(_reference(sx, "max_pool2d_values", x, kernel_size=k, stride=s, padding=p,
+                                             dilation=d, ceil_mode=ceil), expected)
+
+
+def test_max_pool2d_backward_follows_the_forward_layout():
+    """A channels-first grad_out (Flatten's backward) for a channels-last forward gives a
+    channels-last input gradient with the same values."""
+    x = _channels_last(_values("randn", (2, 4, 8, 6), np.float32))
+    geo = dict(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1))
+    out, arg = numpy_kernels.max_pool2d(np, x, ceil_mode=False, **geo)
+    g = _values("randn", out.shape, np.float32, seed=2)  # channels-first
+    dx = numpy_kernels.max_pool2d_backward(np, g, arg, x.shape, **geo)
+    assert _channels_innermost(dx)
+    np.testing.assert_array_equal(dx, numpy_kernels.max_pool2d_backward(np, g, np.ascontiguousarray(arg),
+                                                                        x.shape, **geo))
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "array_api_strict"])
+@pytest.mark.parametrize("case", [((5, 4, 7, 6), (6, 2, 3, 3), (1, 1), (1, 1), (1, 1), 2),
+                                  ((5, 3, 9, 8), (4, 3, 3, 2), (2, 1), (1, 0), (1, 2), 1),
+                                  ((5, 1, 8, 8), (3, 1, 5, 5), (1, 1), (2, 2), (1, 1), 1)])
+def test_conv2d_in_blocks_of_images_matches_torch(monkeypatch, sx, backend_name, case):
+    """Forward in blocks of 2 images (the last one short) and the weight gradient from
+    columns recomputed block by block give PyTorch's results."""
+    import array_api_compat.numpy as cnp
+
+    import nyang
+    from nyang.functional.conv import conv2d
+
+    shape, w_shape, stride, padding, dilation, groups = case
+    module, xp, device = ((numpy_kernels, cnp, "cpu") if backend_name == "numpy"
+                          else (generic, sx, sx.Device("device1")))
+    calls = []
+
+    def blocks_of_two(xp, n, column_bytes, keep_columns):
+        calls.append(keep_columns)
+        return 2, False
+
+    monkeypatch.setattr(module, "conv_blocking", blocks_of_two)
+    x, w, b = (_values("randn", s, np.float32, seed=i) for i, s in enumerate((shape, w_shape, (w_shape[0],))))
+    tensors = [nyang.tensor(xp.asarray(a, device=device), requires_grad=True) for a in (x, w, b)]
+    out = conv2d(*tensors, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    torch_tensors = [_t(a).requires_grad_(True) for a in (x, w, b)]
+    expected = F.conv2d(*torch_tensors, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    g = _values("randn", tuple(expected.shape), np.float32, seed=5)
+    out.backward(nyang.tensor(xp.asarray(g, device=device)))
+    expected.backward(_t(g))
+    assert calls == [True]
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **TOL[np.float32])
+    for ours, theirs in zip(tensors, torch_tensors):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "array_api_strict"])
+@pytest.mark.parametrize("case", [((2, 32, 6, 5), (3, 32, 3, 3), (1, 1), (1, 1)),
+                                  ((2, 32, 7, 7), (4, 32, 3, 2), (0, 1), (2, 1)),
+                                  ((1, 40, 5, 6), (2, 40, 2, 3), (1, 2), (1, 1))])
+def test_conv2d_input_gradient_as_a_convolution_matches_torch(sx, backend_name, case):
+    """32+ input channels, stride 1: the input gradient runs as the convolution of the
+    output gradient with the flipped kernel."""
+    import array_api_compat.numpy as cnp
+
+    import nyang
+    from nyang.functional.conv import conv2d
+
+    shape, w_shape, padding, dilation = case
+    xp, device = (cnp, "cpu") if backend_name == "numpy" else (sx, sx.Device("device1"))
+    x, w = _values("randn", shape, np.float32), _values("randn", w_shape, np.float32, seed=1)
+    ours = [nyang.tensor(xp.asarray(a, device=device), requires_grad=True) for a in (x, w)]
+    theirs = [_t(a).requires_grad_(True) for a in (x, w)]
+    out = conv2d(*ours, padding=padding, dilation=dilation)
+    expected = F.conv2d(*theirs, padding=padding, dilation=dilation)
+    g = _values("randn", tuple(expected.shape), np.float32, seed=2)
+    out.backward(nyang.tensor(xp.asarray(g, device=device)))
+    expected.backward(_t(g))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours[0].grad.numpy(), theirs[0].grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours[1].grad.numpy(), theirs[1].grad.numpy(), rtol=1e-5, atol=1e-5)
