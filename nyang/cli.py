@@ -301,6 +301,9 @@ def build_parser():
     sm.add_argument("--num-classes", type=int, default=10)
     sm.add_argument("--batch-size", type=int, default=1)
     sm.set_defaults(run=_summary, layers=None)
+
+    from nyang.compare import add_compare_parser
+    add_compare_parser(sub)
     return parser
 
 

@@ -1,0 +1,354 @@
+"""Whole models, nyang vs PyTorch: a train step (forward, cross-entropy, backward, SGD
+momentum step) and inference (eval mode, no_grad forward) of an MLP 784-256-128-10
+(batch 128), LeNet-5 on 1x28x28 (batch 64) and VGG-small on 3x32x32 (batch 64), plus
+per-layer forward and backward times of VGG-small.
+
+Run: ``make bench`` (or ``python -m benchmarks.bench_models [--steps 20]``); writes
+``bench.json`` and ``bench.md``. Each workload runs in a subprocess of its own, where
+the PyTorch model is ``to_torch`` of the nyang one. Figures are medians after warm-up.
+GFLOP counts only the multiply-adds of Conv2d and Linear: 2 FLOPs each forward, 3x
+that for a train step (the backward computes two products per forward product).
+
+Interleaving. The two frameworks take turns in blocks of ``BLOCK`` steps (nyang,
+PyTorch, nyang, PyTorch, ...), so drift in machine load hits both alike; each block
+starts after a ``PAUSE`` and one untimed step. Not single steps: after each NumPy
+call, OpenBLAS's worker thread spins for about 0.1 s (measured: 0.12 s of CPU time in
+the second after a LeNet step), taking one of the two cores from PyTorch's threads;
+alternating single steps made PyTorch's LeNet step 17-22 ms instead of 7-10 ms
+(and VGG-small's 155 instead of 100 ms), while nyang's did not change. The pause lets
+that thread go to sleep, and the untimed step wakes the next framework's own pool.
+
+Memory: two more subprocesses per workload, nyang alone and PyTorch alone, run the
+same steps and report their peak RSS (and their medians, as "alone", a check on the
+interleaved figures).
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.harness import environment, markdown_table
+
+WORKLOADS = {  # name: (label, builder arguments, input shape without the batch, batch)
+    "mlp": ("MLP 784-256-128-10", ("mlp", 784, 10, (256, 128)), (784,), 128),
+    "lenet": ("LeNet-5, 1x28x28", ("lenet", 1, 10, 28), (1, 28, 28), 64),
+    "vgg-small": ("VGG-small + BN, 3x32x32", ("vgg_small", 3, 10, 32), (3, 32, 32), 64),
+}
+LAYERS_OF = "vgg-small"
+BLOCK, PAUSE = 10, 0.15  # steps per turn, seconds before a turn (see the notes above)
+
+
+def build(name):
+    """The nyang model of workload ``name`` (seeded)."""
+    import nyang
+
+    nyang.manual_seed(0)
+    builder, *args = WORKLOADS[name][1]
+    if builder == "mlp":
+        return nyang.models.mlp(args[0], args[1], hidden=args[2])
+    return getattr(nyang.models, builder)(*args)
+
+
+def forward_macs(model, sample_shape):
+    """Multiply-accumulates of one forward pass of one sample through the Conv2d and
+    Linear layers of a Sequential ``model`` (nested Sequentials included)."""
+    import nyang
+    from nyang import nn
+
+    def walk(module, x):
+        macs = 0
+        for layer in module.children():
+            if isinstance(layer, nn.Sequential):
+                count, x = walk(layer, x)
+                macs += count
+                continue
+            out = layer(x)
+            if isinstance(layer, nn.Conv2d):
+                kh, kw = layer.kernel_size
+                macs += out.numel() * (layer.in_channels // layer.groups) * kh * kw
+            elif isinstance(layer, nn.Linear):
+                macs += out.numel() * layer.in_features
+            x = out
+        return macs, x
+
+    was_training = model.training
+    model.eval()
+    with nyang.no_grad():
+        macs, _ = walk(model, nyang.zeros(1, *sample_shape))
+    model.train(was_training)
+    return macs
+
+
+def _data(name, batch):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, *WORKLOADS[name][2])).astype(np.float32)
+    return x, rng.integers(0, 10, batch)
+
+
+def _nyang_cases(model, x, y):
+    import nyang
+
+    optimizer = nyang.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn, xs, ys = nyang.nn.CrossEntropyLoss(), nyang.tensor(x), nyang.tensor(y)
+
+    def train():
+        optimizer.zero_grad()
+        loss_fn(model(xs), ys).backward()
+        optimizer.step()
+
+    def infer():
+        with nyang.no_grad():
+            model(xs)
+
+    return train, infer
+
+
+def _torch_cases(twin, x, y):
+    import torch
+
+    optimizer = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
+    loss_fn, xs, ys = torch.nn.CrossEntropyLoss(), torch.from_numpy(x), torch.from_numpy(y)
+
+    def train():
+        optimizer.zero_grad()
+        loss_fn(twin(xs), ys).backward()
+        optimizer.step()
+
+    def infer():
+        with torch.no_grad():
+            twin(xs)
+
+    return train, infer
+
+
+def in_turns(cases, steps=20, warmup=3, block=BLOCK, pause=PAUSE):
+    """Median seconds of each phase of each case, taking turns in blocks (see the notes).
+    ``cases[name]()`` runs one step and returns ``{phase: seconds}``; each case runs
+    ``warmup`` untimed steps, then ``steps`` timed ones in blocks of ``block``."""
+    block = min(block, steps)
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: {} for name in cases}
+    for _ in range(-(-steps // block)):
+        for name, fn in cases.items():
+            if len(cases) > 1:
+                time.sleep(pause)
+            fn()
+            for _ in range(block):
+                for phase, seconds in fn().items():
+                    times[name].setdefault(phase, []).append(seconds)
+    return {name: {phase: statistics.median(t) for phase, t in phases.items()} for name, phases in times.items()}
+
+
+def _step_timer(fn):
+    def step():
+        start = time.perf_counter()
+        fn()
+        return {"step": time.perf_counter() - start}
+    return step
+
+
+def _timed(modes, cases, steps, warmup, pause=PAUSE):
+    """Median seconds of each side's train step and inference, with the models (whose
+    ``train(mode)`` methods are ``modes``) in train and eval mode."""
+    result = {}
+    for mode in ("train", "infer"):
+        for set_mode in modes:
+            set_mode(mode == "train")
+        medians = in_turns({side: _step_timer(fns[mode]) for side, fns in cases.items()}, steps, warmup,
+                           pause=pause)
+        result[mode] = {side: m["step"] for side, m in medians.items()}
+    return result
+
+
+def _layer_times(model, twin, x, steps, warmup, pause=PAUSE):
+    """Median forward and backward ms of each layer of ``model`` and its twin on the
+    activations of ``x``, in turns; the first layer gets no input gradient, as in training."""
+    import nyang
+    import torch
+
+    inputs = []
+    with nyang.no_grad():
+        h = nyang.tensor(x)
+        for layer in model:
+            inputs.append(h.numpy().copy())
+            h = layer(h)
+    rows = []
+    for i, (ours, theirs) in enumerate(zip(model, twin)):
+        g = np.random.default_rng(i).standard_normal(tuple(theirs(torch.from_numpy(inputs[i])).shape))
+        g = g.astype(np.float32)
+        cases = {"nyang": _layer_step(ours, nyang.tensor(inputs[i], requires_grad=i > 0), nyang.tensor(g)),
+                 "torch": _layer_step(theirs, torch.tensor(inputs[i], requires_grad=i > 0), torch.from_numpy(g))}
+        medians = in_turns(cases, steps, warmup, pause=pause)
+        med = {side: {phase: t * 1e3 for phase, t in m.items()} for side, m in medians.items()}
+        rows.append({"layer": f"{i}: {type(ours).__name__}", "shape in": "x".join(map(str, inputs[i].shape[1:])),
+                     "nyang fwd ms": med["nyang"]["forward"], "torch fwd ms": med["torch"]["forward"],
+                     "fwd ratio": med["nyang"]["forward"] / med["torch"]["forward"],
+                     "nyang bwd ms": med["nyang"]["backward"], "torch bwd ms": med["torch"]["backward"],
+                     "bwd ratio": med["nyang"]["backward"] / med["torch"]["backward"]})
+    return rows
+
+
+def _layer_step(layer, x, grad):
+    """A step timing one forward and one backward of ``layer`` (gradients reset first)."""
+    def step():
+        x.grad = None
+        for p in layer.parameters():
+            p.grad = None
+        start = time.perf_counter()
+        out = layer(x)
+        middle = time.perf_counter()
+        out.backward(grad)
+        return {"forward": middle - start, "backward": time.perf_counter() - middle}
+    return step
+
+
+def run_workload(name, steps, warmup, batch, pause=PAUSE):
+    """Medians (seconds, in turns) of train step and inference of both frameworks,
+    and for VGG-small the per-layer rows."""
+    from nyang.torch_bridge import to_torch
+
+    model = build(name)
+    twin = to_torch(model)
+    x, y = _data(name, batch)
+    cases = {"nyang": dict(zip(("train", "infer"), _nyang_cases(model, x, y))),
+             "torch": dict(zip(("train", "infer"), _torch_cases(twin, x, y)))}
+    result = {"seconds": _timed((model.train, twin.train), cases, steps, warmup, pause)}
+    if name == LAYERS_OF:
+        model.train(), twin.train()
+        result["layers"] = _layer_times(model, twin, x, steps, warmup, pause)
+    return result
+
+
+def run_alone(name, side, steps, warmup, batch):
+    """Medians of train step and inference of one framework alone, and its peak RSS
+    (MB) with the RSS once the libraries, model and data were loaded."""
+    from nyang.compare import peak_rss_mb
+
+    model = build(name)
+    x, y = _data(name, batch)
+    if side == "torch":
+        from nyang.torch_bridge import to_torch
+
+        model = to_torch(model)
+        train, infer = _torch_cases(model, x, y)
+    else:
+        train, infer = _nyang_cases(model, x, y)
+    baseline = peak_rss_mb()
+    seconds = _timed((model.train,), {side: {"train": train, "infer": infer}}, steps, warmup)
+    return {"seconds": {mode: t[side] for mode, t in seconds.items()}, "peak_rss_mb": peak_rss_mb(),
+            "loaded_rss_mb": baseline}
+
+
+def _child(*args):
+    """Run ``python -m benchmarks.bench_models --child ...`` and return its JSON answer."""
+    command = [sys.executable, "-m", "benchmarks.bench_models", "--child", *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _blas_threads():
+    """{library: threads} of the BLAS/OpenMP pools loaded here (threadpoolctl), or None."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
+
+
+def measure(name, steps, warmup, batch, pause=PAUSE):
+    """One row of the model table (and the layer rows) for workload ``name``."""
+    label, _, shape, default_batch = WORKLOADS[name]
+    batch = batch or default_batch
+    gflop = 6 * forward_macs(build(name), shape) * batch / 1e9
+    both = _child("both", name, steps, warmup, batch, pause)
+    alone = {side: _child(side, name, steps, warmup, batch, pause) for side in ("nyang", "torch")}
+    ours, theirs = both["seconds"]["train"]["nyang"], both["seconds"]["train"]["torch"]
+    infer_ours, infer_theirs = both["seconds"]["infer"]["nyang"], both["seconds"]["infer"]["torch"]
+    row = {
+        "workload": label, "batch": batch, "GFLOP/step": gflop,
+        "nyang train ms": ours * 1e3, "torch train ms": theirs * 1e3, "train ratio": ours / theirs,
+        "nyang samples/s": batch / ours, "torch samples/s": batch / theirs,
+        "nyang GFLOP/s": gflop / ours, "torch GFLOP/s": gflop / theirs,
+        "nyang infer ms": infer_ours * 1e3, "torch infer ms": infer_theirs * 1e3,
+        "infer ratio": infer_ours / infer_theirs,
+        "nyang peak RSS MB": alone["nyang"]["peak_rss_mb"], "torch peak RSS MB": alone["torch"]["peak_rss_mb"],
+        "RSS ratio": alone["nyang"]["peak_rss_mb"] / alone["torch"]["peak_rss_mb"],
+        "nyang loaded RSS MB": alone["nyang"]["loaded_rss_mb"], "torch loaded RSS MB": alone["torch"]["loaded_rss_mb"],
+        "nyang alone train ms": alone["nyang"]["seconds"]["train"] * 1e3,
+        "torch alone train ms": alone["torch"]["seconds"]["train"] * 1e3,
+        "alone train ratio": alone["nyang"]["seconds"]["train"] / alone["torch"]["seconds"]["train"],
+    }
+    return row, both.get("layers")
+
+
+TIME_COLUMNS = ["workload", "batch", "GFLOP/step", "nyang train ms", "torch train ms", "train ratio",
+                "nyang GFLOP/s", "torch GFLOP/s", "nyang samples/s", "torch samples/s", "nyang infer ms",
+                "torch infer ms", "infer ratio"]
+MEMORY_COLUMNS = ["workload", "nyang peak RSS MB", "torch peak RSS MB", "RSS ratio", "nyang loaded RSS MB",
+                  "torch loaded RSS MB", "nyang alone train ms", "torch alone train ms", "alone train ratio"]
+LAYER_COLUMNS = ["layer", "shape in", "nyang fwd ms", "torch fwd ms", "fwd ratio", "nyang bwd ms", "torch bwd ms",
+                 "bwd ratio"]
+
+
+def main(steps=20, warmup=3, workloads=tuple(WORKLOADS), batch=None, prefix="bench", pause=PAUSE):
+    """Measure ``workloads``, print the tables and write ``<prefix>.json`` and ``<prefix>.md``."""
+    env = {**environment(), "blas_threads": _blas_threads()}
+    print(f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}  OMP_NUM_THREADS={env['OMP_NUM_THREADS']}  "
+          f"torch threads={env.get('torch_threads')}  BLAS threads={env['blas_threads']}  cpus={env['cpus']}",
+          flush=True)
+    rows, layers = [], None
+    for name in workloads:
+        row, layer_rows = measure(name, steps, warmup, batch, pause)
+        rows.append(row)
+        layers = layer_rows or layers
+        print(f"{row['workload']:26s} train nyang {row['nyang train ms']:8.2f} ms  torch "
+              f"{row['torch train ms']:8.2f} ms  ratio {row['train ratio']:.2f}   infer ratio {row['infer ratio']:.2f}",
+              flush=True)
+    note = (f"Median of {steps} steps after {warmup} warm-up, nyang and PyTorch taking turns in blocks of "
+            f"{BLOCK} steps; train step = forward + cross-entropy + "
+            f"backward + SGD momentum; infer = eval-mode no_grad forward. Peak RSS (VmHWM) and the 'alone' times "
+            f"come from separate nyang-only and PyTorch-only processes running the same steps (the PyTorch "
+            f"process imports nyang to build the model); 'loaded' is the RSS before the first step.")
+    parts = [markdown_table(rows, TIME_COLUMNS), markdown_table(rows, MEMORY_COLUMNS)]
+    if layers:
+        parts.append(f"Per layer, {WORKLOADS[LAYERS_OF][0]} (train mode):\n\n" + markdown_table(layers, LAYER_COLUMNS))
+    text = "\n\n".join(parts) + "\n\n" + note
+    print("\n" + text)
+    with open(prefix + ".json", "w") as f:
+        json.dump({"environment": env, "steps": steps, "warmup": warmup, "models": rows, "layers": layers}, f,
+                  indent=2)
+    with open(prefix + ".md", "w") as f:
+        f.write(text + "\n")
+    return rows, layers
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per case (median)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--batch", type=int, default=None, help="override every workload's batch (tests)")
+    parser.add_argument("--prefix", default="bench", help="write PREFIX.json and PREFIX.md")
+    parser.add_argument("--pause", type=float, default=PAUSE, help="seconds before each turn (0 in tests)")
+    parser.add_argument("--child", nargs=6, metavar=("SIDE", "WORKLOAD", "STEPS", "WARMUP", "BATCH", "PAUSE"),
+                        help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = _parse(sys.argv[1:])
+    if args.child:
+        side, name, steps, warmup, batch, pause = args.child
+        numbers = int(steps), int(warmup), int(batch)
+        print(json.dumps(run_workload(name, *numbers, float(pause)) if side == "both"
+                         else run_alone(name, side, *numbers)))
+    else:
+        main(args.steps, args.warmup, args.workloads, args.batch, args.prefix, args.pause)
