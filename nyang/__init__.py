@@ -6,7 +6,7 @@ Python Array API; ``NYANG_DEVICE=cuda`` selects the GPU.
 __version__ = "0.1.0"
 
 from nyang import cuda  # noqa: F401
-from nyang.autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401
+from nyang.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from nyang.creation import *  # noqa: F401,F403
 from nyang.device import Device, device, get_device, set_device  # noqa: F401
 from nyang.dtypes import (DType, bool_, double, float, float16, float32, float64, half,  # noqa: F401

@@ -15,34 +15,44 @@ Gradients are values: no code mutates a gradient array in place (an op's backwar
 may hand the same array to several inputs). Accumulation makes a new array.
 """
 import functools
+import threading
 
-_grad_enabled = True
+
+class _GradState(threading.local):
+    """Whether ops record the graph, per thread as in PyTorch (a new thread starts
+    with recording on, whatever the thread that started it is doing)."""
+
+    enabled = True
+
+
+_grad = _GradState()
 
 
 def is_grad_enabled():
-    """True unless inside :class:`no_grad`."""
-    return _grad_enabled
+    """True unless inside :class:`no_grad` (or ``set_grad_enabled(False)``) in this thread."""
+    return _grad.enabled
 
 
 class _GradMode:
     mode = True
 
     def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = self.mode
+        self._previous = _grad.enabled
+        _grad.enabled = self.mode
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
+        _grad.enabled = self._previous
 
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            with self._fresh():
                 return fn(*args, **kwargs)
 
         return wrapper
+
+    def _fresh(self):
+        return self.__class__()
 
 
 class no_grad(_GradMode):
@@ -55,6 +65,29 @@ class enable_grad(_GradMode):
     """Context manager and decorator: turn graph recording back on inside ``no_grad``."""
 
     mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """Turn graph recording on or off in this thread: at once when called
+    (``nyang.set_grad_enabled(False)``), or for a block as a context manager
+    (``with nyang.set_grad_enabled(is_train):``), restoring the previous mode on exit."""
+
+    def __init__(self, mode):
+        if not isinstance(mode, bool):
+            raise TypeError(f"set_grad_enabled: mode must be a bool, got {mode!r}")
+        self.mode = mode
+        self._previous = _grad.enabled
+        _grad.enabled = mode
+
+    def __enter__(self):
+        pass  # already set by __init__; __exit__ restores the mode from before
+
+    def __call__(self, fn):
+        _grad.enabled = self._previous  # as a decorator it sets the mode only inside fn
+        return super().__call__(fn)
+
+    def _fresh(self):
+        return set_grad_enabled(self.mode)
 
 
 class Context:
@@ -109,7 +142,7 @@ class Function:
 
             device = get_device()
         ctx = Context(cls, device)
-        record = _grad_enabled and True in needs
+        record = _grad.enabled and True in needs
         ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
         out = Tensor._wrap(cls.forward(ctx, *arrays, **options), ctx.__dict__.get("out_device", device))
         if record:

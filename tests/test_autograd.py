@@ -71,6 +71,50 @@ def test_no_grad_and_enable_grad_as_context_managers_and_decorators():
     assert not f(x).requires_grad and nyang.is_grad_enabled()
 
 
+def test_set_grad_enabled_as_call_context_manager_and_decorator():
+    x = nyang.tensor([1.0], requires_grad=True)
+    nyang.set_grad_enabled(False)
+    try:
+        assert not (x * 2).requires_grad and not nyang.is_grad_enabled()
+    finally:
+        nyang.set_grad_enabled(True)
+    with nyang.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+        with nyang.set_grad_enabled(True):
+            assert (x * 2).requires_grad
+        assert not nyang.is_grad_enabled()
+    assert nyang.is_grad_enabled()
+
+    @nyang.set_grad_enabled(False)
+    def f(t):
+        return t * 2
+
+    assert nyang.is_grad_enabled()  # decorating does not switch it off outside f
+    assert not f(x).requires_grad and (x * 2).requires_grad
+    with pytest.raises(TypeError, match="mode must be a bool"):
+        nyang.set_grad_enabled(0)
+
+
+def test_grad_mode_is_per_thread():
+    """As in PyTorch: no_grad in one thread does not stop another thread's graph."""
+    import threading
+
+    x = nyang.tensor([1.0], requires_grad=True)
+    inside, seen = threading.Event(), {}
+
+    def other():
+        inside.wait(5)
+        seen["enabled"], seen["records"] = nyang.is_grad_enabled(), (x * 2).requires_grad
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with nyang.no_grad():
+        inside.set()
+        thread.join(5)
+        assert not nyang.is_grad_enabled()
+    assert seen == {"enabled": True, "records": True}
+
+
 def test_detach_and_requires_grad_():
     x = nyang.tensor([1.0, 2.0], requires_grad=True)
     d = x.detach()
