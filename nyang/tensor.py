@@ -10,6 +10,7 @@ from collections import namedtuple
 
 from nyang import dtypes
 from nyang.device import device_of_array
+from nyang.device_checks import run_queued as run_queued_checks
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 _NYANG_DTYPES = {}  # (namespace id, array dtype) -> nyang dtype, filled as dtypes are met
@@ -150,7 +151,9 @@ class Tensor:
 
     # ------------------------------------------------------------ conversion
     def numpy(self):
-        """The data as a NumPy array (shared on the CPU, copied from other devices)."""
+        """The data as a NumPy array (shared on the CPU, copied from other devices).
+        On a GPU, first raises any failed check queued there (see ``device_checks``)."""
+        run_queued_checks(self._device)
         return self._device.kernels.to_numpy(self.data)
 
     def tolist(self):

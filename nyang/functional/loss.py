@@ -17,6 +17,7 @@ the device.
 """
 import math
 
+from nyang import device_checks
 from nyang.autograd import Function
 from nyang.functional.ops import minimum, where
 from nyang.tensor import Tensor
@@ -61,11 +62,6 @@ def _check_class_weight(weight, num_classes, name):
                          f"got {weight.shape}")
 
 
-def _host_values(t, array):
-    """``array`` (small, on ``t``'s device) as a host NumPy array."""
-    return t.device.kernels.to_numpy(array)
-
-
 def _class_indices(target, shape, num_classes, ignore_index, name):
     """``target`` as int64 class indices of ``shape``, each in [0, num_classes) unless it
     equals ``ignore_index`` (None: none is ignored)."""
@@ -74,7 +70,11 @@ def _class_indices(target, shape, num_classes, ignore_index, name):
 
 def _class_indices_and_ignored(target, shape, num_classes, ignore_index, name):
     """(:func:`_class_indices`, whether some target may equal ``ignore_index``: False
-    when ``ignore_index`` lies outside the targets' range, so none is ignored)."""
+    when ``ignore_index`` lies outside the targets' range, so none is ignored).
+
+    The range is checked through ``device_checks``: at once on the CPU; on a GPU at the
+    next read from it, and then any target may be ``ignore_index`` (the range is not
+    read here)."""
     if not isinstance(target, Tensor):
         raise TypeError(f"{name}: target must be a Tensor of class indices, got {type(target).__name__}")
     if target.dtype.is_floating_point or target.dtype.name == "bool":
@@ -83,26 +83,38 @@ def _class_indices_and_ignored(target, shape, num_classes, ignore_index, name):
     if target.shape != shape:
         raise ValueError(f"{name}: target of class indices must have shape {shape} (the input's shape "
                          f"without the class dim), got {target.shape}")
-    xp = target.device.xp
+    device, xp = target.device, target.device.xp
     t = target.data if target.data.dtype == xp.int64 else xp.astype(target.data, xp.int64)
-    ignored = False
-    if math.prod(shape) > 0:
-        low, high = (int(v) for v in _host_values(target, xp.stack([xp.min(t), xp.max(t)])))
-        ignored = ignore_index is not None and low <= ignore_index <= high
-        if ignored:  # the range without the ignored targets (all of them may be)
-            counted = xp.where(t != ignore_index, t, 0)
-            low, high = (int(v) for v in _host_values(target, xp.stack([xp.min(counted), xp.max(counted)])))
+    if math.prod(shape) == 0:
+        return Tensor._wrap(t, device), False
+    kept = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
+
+    def report(low_high):
+        low, high = (int(v) for v in low_high)
         if low < 0 or high >= num_classes:
-            kept = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
             raise ValueError(f"{name}: target class indices must lie in [0, {num_classes}){kept}; "
                              f"got values from {low} to {high}")
-    return Tensor._wrap(t, target.device), ignored
+
+    if device_checks.reading_synchronizes(device):
+        counted = t if ignore_index is None else xp.where(t != ignore_index, t, 0)
+        device_checks.check(device, xp.stack([xp.min(counted), xp.max(counted)]), report)
+        return Tensor._wrap(t, device), ignore_index is not None
+    low, high = (int(v) for v in device.kernels.to_numpy(xp.stack([xp.min(t), xp.max(t)])))
+    ignored = ignore_index is not None and low <= ignore_index <= high
+    if ignored:  # the range without the ignored targets (all of them may be)
+        counted = xp.where(t != ignore_index, t, 0)
+        low, high = device.kernels.to_numpy(xp.stack([xp.min(counted), xp.max(counted)]))
+    report((low, high))
+    return Tensor._wrap(t, device), ignored
 
 
 def _check_probabilities(t, what, name):
+    def report(all_inside):
+        if not bool(all_inside):
+            raise ValueError(f"{name}: all elements of {what} must be between 0 and 1")
+
     xp = t.device.xp
-    if not bool(_host_values(t, xp.all((t.data >= 0) & (t.data <= 1)))):
-        raise ValueError(f"{name}: all elements of {what} must be between 0 and 1")
+    device_checks.check(t.device, xp.all((t.data >= 0) & (t.data <= 1)), report)
 
 
 # ---------------------------------------------------------------- reduction
