@@ -32,10 +32,12 @@ test: $(FULL)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # nyang vs PyTorch, interleaved in one process; writes bench_*.json and bench_*.md,
-# then whole models (one process per workload); writes bench.json and bench.md
+# then whole models (one process per workload); writes bench.json and bench.md;
+# then images/s through ImageFolder + augmentation with 0 and 2 workers
 bench: $(FULL)
 	$(PY) -m benchmarks.bench_layers
 	$(PY) -m benchmarks.bench_models
+	$(PY) -m benchmarks.bench_data
 
 # nyang on CuPy vs PyTorch CUDA, interleaved in one process; writes bench_gpu.json and
 # bench_gpu.md. Needs an NVIDIA GPU (it says so and stops without one); installs CuPy

@@ -1,6 +1,9 @@
 """The documentation site (docs/): every page runs under Streamlit's AppTest without
 an exception, its main widgets are there, changing them changes what it shows, and
 what it shows is right where that is easy to check."""
+import importlib
+import inspect
+import subprocess
 import sys
 from pathlib import Path
 
@@ -159,6 +162,7 @@ def test_augmentation_reseeds_and_can_do_nothing():
     transforms = "Transforms, applied in this order (Mixup/CutMix last, on the batch)"
     run(widget(at.multiselect, transforms).set_value(["CutMix"]))
     assert at.code[0].value.startswith("CutMix(")
+    assert any(r"\mathrm{Beta}" in latex.value for latex in at.latex)  # the Mixup/CutMix math
     run(widget(at.multiselect, transforms).set_value([]))
     assert images(at)[0] == images(at)[1]  # no transform: "after" is the very same figure as "before"
 
@@ -170,6 +174,12 @@ def test_train_one_epoch_on_iris_and_download_the_checkpoint(tmp_path):
     run(widget(at.button, "Train").click())
     accuracy = float(widget(at.metric, "Test accuracy").value)
     assert 0.0 <= accuracy <= 1.0 and at.success[0].value == "Trained 1 epoch."
+    assert {"Dataset", "Model", "Optimizer", "Scheduler"} <= {w.label for w in at.selectbox}
+    assert len(images(at)) == 1  # the confusion matrix
+    wrong = int(widget(at.metric, "Wrong predictions").value.split(" / ")[0])
+    if wrong:  # iris has no images: the wrong predictions are a table
+        assert list(at.dataframe[-1].value.columns) == ["test row", "true", "predicted", "confidence"]
+        assert len(at.dataframe[-1].value) == min(wrong, 16)
     assert at.get("download_button")
     job = at.session_state["train_job"]
     path = tmp_path / "model.npz"
@@ -205,6 +215,21 @@ def test_compare_page_runs_a_small_comparison():
     assert accuracy["nyang"] == pytest.approx(accuracy["PyTorch"], abs=0.05)
 
 
+def test_only_the_compare_page_imports_torch():
+    """Every other page computes with nyang alone (run in a fresh Python: this one has torch)."""
+    pages = sorted(p.stem for p in (DOCS / "topics").glob("*.py") if p.stem != "compare")
+    script = ("import sys; sys.path.insert(0, {docs!r})\n"
+              "from streamlit.testing.v1 import AppTest\n"
+              "for page in {pages!r}:\n"
+              "    at = AppTest.from_file({app!r}, default_timeout=120).run()\n"
+              "    at.switch_page('topics/' + page + '.py'); at.run()\n"
+              "    assert not at.exception, (page, [e.value for e in at.exception])\n"
+              "    assert 'torch' not in sys.modules, page\n"
+              "print('ok')").format(docs=str(DOCS), pages=pages, app=str(DOCS / "app.py"))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stdout[-2000:] + result.stderr[-3000:]
+
+
 # ------------------------------------------------------------------ helpers
 def test_api_index_lists_every_public_name_once():
     from nyangdocs import apiref
@@ -219,6 +244,14 @@ def test_api_index_lists_every_public_name_once():
         if name != "lr_scheduler":
             assert f"nyang.optim.{name}" in by_name
     assert "(*, in_features)" in by_name["nyang.nn.Linear"]["shapes"]
+    assert {"nyang.amp.autocast", "nyang.amp.GradScaler", "nyang.autograd.Function"} <= set(by_name)
+    # every public class and function any importable module defines is there under some name
+    indexed = {id(getattr(importlib.import_module(e["module"]), e["name"])) for e in entries}
+    for module in apiref.public_modules():
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and not name.startswith("_") \
+                    and obj.__module__ == module.__name__:
+                assert id(obj) in indexed, f"{module.__name__}.{name} is missing from the API reference"
     assert [e["name"] for e in apiref.search(entries, "adamw")][:1] == ["AdamW"]
 
 

@@ -1,30 +1,45 @@
 """The API reference, read from the code itself so it cannot go stale.
 
-:func:`build_index` imports the public modules of nyang and lists every public
-class and function once, under the most specific listed module that exports it and
-whose name prefixes where it is defined (``relu`` under ``nyang.functional`` though
-``nyang`` re-exports it), with its signature, docstring, the tensor shapes its
-docstring mentions, and (for classes) its own public methods.
+:func:`build_index` imports the modules of nyang and lists every public class and
+function once, with its signature, docstring, the tensor shapes its docstring
+mentions, and (for classes) its own public methods. A name goes under the most
+specific module of ``MODULES`` (the documented surface, in reading order) that
+exports it and whose name prefixes where it is defined (``relu`` under
+``nyang.functional`` though ``nyang`` re-exports it). Every other module of the
+package is found by walking it, so a new module shows up by itself; what only such a
+module defines (the autograd ``Function`` of each op, helpers) is listed under it.
 """
 import importlib
 import inspect
+import pkgutil
 import re
 
 MODULES = (
     "nyang", "nyang.nn", "nyang.nn.init", "nyang.nn.utils", "nyang.functional", "nyang.optim",
     "nyang.optim.lr_scheduler", "nyang.data", "nyang.data.datasets", "nyang.data.transforms", "nyang.training",
-    "nyang.callbacks", "nyang.inference", "nyang.metrics", "nyang.checkpoint", "nyang.models", "nyang.viz",
-    "nyang.gradcheck", "nyang.random", "nyang.device", "nyang.cuda", "nyang.compare", "nyang.torch_bridge",
+    "nyang.callbacks", "nyang.inference", "nyang.metrics", "nyang.checkpoint", "nyang.models", "nyang.amp",
+    "nyang.autograd", "nyang.viz", "nyang.gradcheck", "nyang.random", "nyang.device", "nyang.cuda",
+    "nyang.compare", "nyang.torch_bridge",
 )
 
 _DIM = re.compile(r"[A-Z](_\w+)?|\*|\d+|\w*features|num_\w+|\w+ ?[*/+-] ?\w+")
 _TUPLE = re.compile(r"\(([^()]*,[^()]*)\)")
 
 
+def discovered_modules():
+    """The dotted names of every module in the nyang package without a private
+    (``_``-prefixed) part, sorted."""
+    import nyang
+
+    return sorted(info.name for info in pkgutil.walk_packages(nyang.__path__, "nyang.")
+                  if not any(part.startswith("_") for part in info.name.split(".")))
+
+
 def public_modules():
-    """The listed modules that import here (``nyang.compare`` may be missing)."""
+    """``MODULES`` in order, then the other discovered modules; those that do not
+    import here (``nyang.compare`` needs torch) are left out."""
     found = []
-    for name in MODULES:
+    for name in list(MODULES) + [m for m in discovered_modules() if m not in MODULES]:
         try:
             found.append(importlib.import_module(name))
         except ImportError:
@@ -33,8 +48,14 @@ def public_modules():
 
 
 def exported(module):
-    """``{name: object}`` of the public classes and functions ``module`` offers."""
-    names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
+    """``{name: object}`` of the public classes and functions ``module`` offers: its
+    ``__all__``; else, for a package, every public one it holds (re-exports included);
+    else the ones it defines itself (not what it imports to use)."""
+    names = getattr(module, "__all__", None)
+    if names is None:
+        package = hasattr(module, "__path__")
+        names = [n for n, obj in vars(module).items() if not n.startswith("_")
+                 and (package or getattr(obj, "__module__", None) == module.__name__)]
     out = {}
     for name in names:
         obj = getattr(module, name, None)
@@ -80,6 +101,13 @@ def _members(cls):
     return rows
 
 
+def _documented_exporters(exporters):
+    """``exporters`` ({module: name}) narrowed to the modules of ``MODULES`` when any of
+    them exports the object (so ``nyang.nn.Linear`` is not also ``nyang.nn.linear.Linear``)."""
+    listed = {m: n for m, n in exporters.items() if m in MODULES}
+    return listed or exporters
+
+
 def _home(obj, exporters):
     """The exporting module whose name is the longest prefix of where ``obj`` is defined."""
     defined = obj.__module__
@@ -90,7 +118,7 @@ def _home(obj, exporters):
 def build_index():
     """One dict per public class or function: ``module``, ``name``, ``qualname``,
     ``kind``, ``signature``, ``doc``, ``summary``, ``shapes``, ``members``, ``also``
-    (the other names it is exported under); sorted by module (in MODULES order), then name."""
+    (the other names it is exported under); sorted by module (in public_modules order), then name."""
     modules = public_modules()
     exporters = {}
     for module in modules:
@@ -99,6 +127,7 @@ def build_index():
     order = {m.__name__: i for i, m in enumerate(modules)}
     entries = []
     for obj, names in exporters.values():
+        names = _documented_exporters(names)
         home = _home(obj, names)
         doc = inspect.getdoc(obj) or ""
         entries.append({
@@ -112,7 +141,7 @@ def build_index():
 
 
 def module_docs():
-    """``{module name: its docstring}`` for the listed modules."""
+    """``{module name: its docstring}`` for the modules of :func:`public_modules`."""
     return {m.__name__: inspect.getdoc(m) or "" for m in public_modules()}
 
 

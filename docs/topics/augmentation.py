@@ -68,6 +68,18 @@ st.markdown("Random transforms show the model a slightly different image every e
             "is rather than the exact pixels of the training set. Per-sample transforms (`nyang.data.transforms`) "
             "run on the host inside the DataLoader; **Mixup** and **CutMix** mix whole batches and their labels, "
             "which become soft targets that `CrossEntropyLoss` accepts.")
+with st.expander("The math of Mixup and CutMix"):
+    st.markdown("Both draw a mixing weight from a Beta distribution and pair each sample with another sample "
+                "of the batch (a random permutation $\\pi$):")
+    st.latex(r"\lambda \sim \mathrm{Beta}(\alpha, \alpha), \qquad "
+             r"\tilde{x}_i = \lambda\, x_i + (1 - \lambda)\, x_{\pi(i)}, \qquad "
+             r"\tilde{y}_i = \lambda\, y_i + (1 - \lambda)\, y_{\pi(i)}")
+    st.markdown("CutMix pastes a box of $x_{\\pi(i)}$ into $x_i$ instead of blending every pixel; the box has area "
+                "$(1 - \\lambda) H W$, and after clipping it to the image the label weight is the area actually "
+                "kept, $\\lambda = 1 - \\frac{\\text{box area}}{H W}$. With one-hot $y$, the soft-target "
+                "cross-entropy then splits into the two classes' losses:")
+    st.latex(r"\ell(\tilde{x}_i) = -\sum_k \tilde{y}_{ik} \log \operatorname{softmax}(f(\tilde{x}_i))_k "
+             r"= \lambda\, \mathrm{CE}(f(\tilde{x}_i), y_i) + (1 - \lambda)\, \mathrm{CE}(f(\tilde{x}_i), y_{\pi(i)})")
 st.session_state.setdefault("augmentation_seed", 0)
 top = st.columns([3, 1, 1], vertical_alignment="bottom")
 chosen = top[0].multiselect("Transforms, applied in this order (Mixup/CutMix last, on the batch)", list(TRANSFORMS),

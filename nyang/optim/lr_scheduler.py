@@ -23,9 +23,14 @@ from bisect import bisect_right
 from nyang.optim.optimizer import Optimizer
 
 
+class NotAnOptimizerError(ValueError, TypeError):
+    """A scheduler was given something other than a nyang optimizer: a ValueError (a bad
+    argument value) that is also the TypeError PyTorch raises for it."""
+
+
 def _check_optimizer(scheduler, optimizer):
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{type(scheduler).__name__}: optimizer must be a nyang.optim.Optimizer, "
+        raise NotAnOptimizerError(f"{type(scheduler).__name__}: optimizer must be a nyang.optim.Optimizer, "
                         f"got {type(optimizer).__name__}")
 
 

@@ -105,9 +105,9 @@ def test_params_that_are_not_leaf_tensors():
 def test_scheduler_on_something_that_is_not_an_optimizer(make):
     torch = pytest.importorskip("torch")
     not_ours = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    with pytest.raises(TypeError, match="optimizer must be a nyang.optim.Optimizer, got SGD"):
+    with pytest.raises(ValueError, match="optimizer must be a nyang.optim.Optimizer, got SGD"):
         make(not_ours)
-    with pytest.raises(TypeError, match="got list"):
+    with pytest.raises(TypeError, match="got list"):  # also a TypeError, as in PyTorch
         make(_params())
 
 
