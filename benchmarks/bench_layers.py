@@ -1,12 +1,12 @@
 """Per-layer forward + backward time, nyang vs PyTorch, for the VGG-style shapes
 (batch 64, 3x32x32 -> 32 -> 64 channels). Run: ``make bench`` (or python -m
-benchmarks.bench_layers). Prints a table and writes bench_layers.json / .md."""
-import sys
+benchmarks.bench_layers [--steps 20]). Prints a table and writes bench_layers.json / .md."""
+import argparse
 
 import numpy as np
 
 import nyang
-from benchmarks.harness import environment, interleaved, markdown_table, write_results
+from benchmarks.harness import environment, in_turns, markdown_table, step_timer, write_results
 
 
 def layer_cases():
@@ -40,7 +40,7 @@ def forward_backward(layer, x, g):
     return step
 
 
-def main(steps=20):
+def main(steps=20, prefix="bench_layers"):
     import torch
 
     rng = np.random.default_rng(0)
@@ -50,17 +50,22 @@ def main(steps=20):
         out_shape = tuple(theirs(torch.tensor(x)).shape)
         g = rng.standard_normal(out_shape).astype(np.float32)
         xn, xt = nyang.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-        times = interleaved({"nyang": forward_backward(ours, xn, nyang.tensor(g)),
-                             "torch": forward_backward(theirs, xt, torch.tensor(g))}, steps=steps)
+        medians = in_turns({"nyang": step_timer(forward_backward(ours, xn, nyang.tensor(g))),
+                            "torch": step_timer(forward_backward(theirs, xt, torch.tensor(g)))}, steps=steps)
+        times = {side: m["step"] for side, m in medians.items()}
         rows.append({"layer": name, "nyang ms": times["nyang"] * 1e3, "torch ms": times["torch"] * 1e3,
                      "ratio": times["nyang"] / times["torch"]})
         print(f"{name:26s} nyang {rows[-1]['nyang ms']:7.2f} ms  torch {rows[-1]['torch ms']:7.2f} ms  "
               f"ratio {rows[-1]['ratio']:.2f}", flush=True)
     table = markdown_table(rows, ["layer", "nyang ms", "torch ms", "ratio"])
-    write_results("bench_layers", rows, table)
-    print(f"\nforward + backward, median of {steps} interleaved steps; {environment()}")
+    write_results(prefix, rows, table)
+    print(f"\nforward + backward, median of {steps} steps taken in turns; {environment()}")
     return rows
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per layer and framework")
+    parser.add_argument("--prefix", default="bench_layers", help="write <prefix>.json and <prefix>.md")
+    args = parser.parse_args()
+    main(args.steps, args.prefix)

@@ -9,14 +9,8 @@ the PyTorch model is ``to_torch`` of the nyang one. Figures are medians after wa
 GFLOP counts only the multiply-adds of Conv2d and Linear: 2 FLOPs each forward, 3x
 that for a train step (the backward computes two products per forward product).
 
-Interleaving. The two frameworks take turns in blocks of ``BLOCK`` steps (nyang,
-PyTorch, nyang, PyTorch, ...), so drift in machine load hits both alike; each block
-starts after a ``PAUSE`` and one untimed step. Not single steps: after each NumPy
-call, OpenBLAS's worker thread spins for about 0.1 s (measured: 0.12 s of CPU time in
-the second after a LeNet step), taking one of the two cores from PyTorch's threads;
-alternating single steps made PyTorch's LeNet step 17-22 ms instead of 7-10 ms
-(and VGG-small's 155 instead of 100 ms), while nyang's did not change. The pause lets
-that thread go to sleep, and the untimed step wakes the next framework's own pool.
+Interleaving: the two frameworks take turns in blocks of steps, each after a pause
+(``benchmarks.harness.in_turns``, whose notes say why not single steps).
 
 Memory: two more subprocesses per workload, nyang alone and PyTorch alone, run the
 same steps and report their peak RSS (and their medians, as "alone", a check on the
@@ -31,7 +25,7 @@ import time
 
 import numpy as np
 
-from benchmarks.harness import environment, markdown_table
+from benchmarks.harness import BLOCK, PAUSE, environment, in_turns, markdown_table, step_timer
 
 WORKLOADS = {  # name: (label, builder arguments, input shape without the batch, batch)
     "mlp": ("MLP 784-256-128-10", ("mlp", 784, 10, (256, 128)), (784,), 128),
@@ -39,7 +33,6 @@ WORKLOADS = {  # name: (label, builder arguments, input shape without the batch,
     "vgg-small": ("VGG-small + BN, 3x32x32", ("vgg_small", 3, 10, 32), (3, 32, 32), 64),
 }
 LAYERS_OF = "vgg-small"
-BLOCK, PAUSE = 10, 0.15  # steps per turn, seconds before a turn (see the notes above)
 
 
 def build(name):
@@ -125,34 +118,6 @@ def _torch_cases(twin, x, y):
     return train, infer
 
 
-def in_turns(cases, steps=20, warmup=3, block=BLOCK, pause=PAUSE):
-    """Median seconds of each phase of each case, taking turns in blocks (see the notes).
-    ``cases[name]()`` runs one step and returns ``{phase: seconds}``; each case runs
-    ``warmup`` untimed steps, then ``steps`` timed ones in blocks of ``block``."""
-    block = min(block, steps)
-    for fn in cases.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: {} for name in cases}
-    for _ in range(-(-steps // block)):
-        for name, fn in cases.items():
-            if len(cases) > 1:
-                time.sleep(pause)
-            fn()
-            for _ in range(block):
-                for phase, seconds in fn().items():
-                    times[name].setdefault(phase, []).append(seconds)
-    return {name: {phase: statistics.median(t) for phase, t in phases.items()} for name, phases in times.items()}
-
-
-def _step_timer(fn):
-    def step():
-        start = time.perf_counter()
-        fn()
-        return {"step": time.perf_counter() - start}
-    return step
-
-
 def _timed(modes, cases, steps, warmup, pause=PAUSE):
     """Median seconds of each side's train step and inference, with the models (whose
     ``train(mode)`` methods are ``modes``) in train and eval mode."""
@@ -160,7 +125,7 @@ def _timed(modes, cases, steps, warmup, pause=PAUSE):
     for mode in ("train", "infer"):
         for set_mode in modes:
             set_mode(mode == "train")
-        medians = in_turns({side: _step_timer(fns[mode]) for side, fns in cases.items()}, steps, warmup,
+        medians = in_turns({side: step_timer(fns[mode]) for side, fns in cases.items()}, steps, warmup,
                            pause=pause)
         result[mode] = {side: m["step"] for side, m in medians.items()}
     return result
@@ -279,21 +244,26 @@ def measure(name, steps, warmup, batch, pause=PAUSE):
         "nyang GFLOP/s": gflop / ours, "torch GFLOP/s": gflop / theirs,
         "nyang infer ms": infer_ours * 1e3, "torch infer ms": infer_theirs * 1e3,
         "infer ratio": infer_ours / infer_theirs,
+        "nyang infer samples/s": batch / infer_ours, "torch infer samples/s": batch / infer_theirs,
+        "nyang infer GFLOP/s": gflop / 3 / infer_ours, "torch infer GFLOP/s": gflop / 3 / infer_theirs,
         "nyang peak RSS MB": alone["nyang"]["peak_rss_mb"], "torch peak RSS MB": alone["torch"]["peak_rss_mb"],
         "RSS ratio": alone["nyang"]["peak_rss_mb"] / alone["torch"]["peak_rss_mb"],
         "nyang loaded RSS MB": alone["nyang"]["loaded_rss_mb"], "torch loaded RSS MB": alone["torch"]["loaded_rss_mb"],
         "nyang alone train ms": alone["nyang"]["seconds"]["train"] * 1e3,
         "torch alone train ms": alone["torch"]["seconds"]["train"] * 1e3,
         "alone train ratio": alone["nyang"]["seconds"]["train"] / alone["torch"]["seconds"]["train"],
+        "alone infer ratio": alone["nyang"]["seconds"]["infer"] / alone["torch"]["seconds"]["infer"],
     }
     return row, both.get("layers")
 
 
 TIME_COLUMNS = ["workload", "batch", "GFLOP/step", "nyang train ms", "torch train ms", "train ratio",
-                "nyang GFLOP/s", "torch GFLOP/s", "nyang samples/s", "torch samples/s", "nyang infer ms",
-                "torch infer ms", "infer ratio"]
+                "nyang GFLOP/s", "torch GFLOP/s", "nyang samples/s", "torch samples/s"]
+INFER_COLUMNS = ["workload", "batch", "nyang infer ms", "torch infer ms", "infer ratio", "nyang infer GFLOP/s",
+                 "torch infer GFLOP/s", "nyang infer samples/s", "torch infer samples/s"]
 MEMORY_COLUMNS = ["workload", "nyang peak RSS MB", "torch peak RSS MB", "RSS ratio", "nyang loaded RSS MB",
-                  "torch loaded RSS MB", "nyang alone train ms", "torch alone train ms", "alone train ratio"]
+                  "torch loaded RSS MB", "nyang alone train ms", "torch alone train ms", "alone train ratio",
+                  "alone infer ratio"]
 LAYER_COLUMNS = ["layer", "shape in", "nyang fwd ms", "torch fwd ms", "fwd ratio", "nyang bwd ms", "torch bwd ms",
                  "bwd ratio"]
 
@@ -313,11 +283,12 @@ def main(steps=20, warmup=3, workloads=tuple(WORKLOADS), batch=None, prefix="ben
               f"{row['torch train ms']:8.2f} ms  ratio {row['train ratio']:.2f}   infer ratio {row['infer ratio']:.2f}",
               flush=True)
     note = (f"Median of {steps} steps after {warmup} warm-up, nyang and PyTorch taking turns in blocks of "
-            f"{BLOCK} steps; train step = forward + cross-entropy + "
+            f"{min(BLOCK, steps)} steps; train step = forward + cross-entropy + "
             f"backward + SGD momentum; infer = eval-mode no_grad forward. Peak RSS (VmHWM) and the 'alone' times "
             f"come from separate nyang-only and PyTorch-only processes running the same steps (the PyTorch "
             f"process imports nyang to build the model); 'loaded' is the RSS before the first step.")
-    parts = [markdown_table(rows, TIME_COLUMNS), markdown_table(rows, MEMORY_COLUMNS)]
+    parts = [markdown_table(rows, TIME_COLUMNS), markdown_table(rows, INFER_COLUMNS),
+             markdown_table(rows, MEMORY_COLUMNS)]
     if layers:
         parts.append(f"Per layer, {WORKLOADS[LAYERS_OF][0]} (train mode):\n\n" + markdown_table(layers, LAYER_COLUMNS))
     text = "\n\n".join(parts) + "\n\n" + note

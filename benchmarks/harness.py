@@ -1,9 +1,17 @@
 """Timing nyang against PyTorch fairly on a noisy shared machine.
 
-Both sides run in one process and are interleaved step by step (nyang, torch,
-nyang, torch, ...), so drift in machine load hits both equally; each side's
-figure is the median of its steps after warm-up, and the ratio is taken between
-medians of the same run.
+Both sides run in one process and take turns, so drift in machine load hits both
+alike; each side's figure is the median of its steps after warm-up, and the ratio is
+taken between medians of the same run.
+
+On the CPU the turns are blocks of ``BLOCK`` steps (:func:`in_turns`), each after a
+``PAUSE`` and one untimed step. Not single steps: after each NumPy call, OpenBLAS's
+worker thread spins for about 0.1 s (measured: 0.12 s of CPU time in the second after
+a LeNet step), taking one of the two cores from PyTorch's threads; alternating single
+steps made PyTorch's LeNet step 17-22 ms instead of 7-10 ms (and VGG-small's 155
+instead of 100 ms), while nyang's did not change. The pause lets that thread go to
+sleep, and the untimed step wakes the next framework's own pool. On the GPU and for
+whole data-loading epochs, single turns (:func:`interleaved`) are fine.
 """
 import json
 import os
@@ -26,6 +34,38 @@ def interleaved(cases, steps=20, warmup=3):
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+BLOCK, PAUSE = 10, 0.15  # steps per turn, seconds before a turn (see the notes above)
+
+
+def in_turns(cases, steps=20, warmup=3, block=BLOCK, pause=PAUSE):
+    """Median seconds of each phase of each case, taking turns in blocks (see the notes).
+    ``cases[name]()`` runs one step and returns ``{phase: seconds}``; each case runs
+    ``warmup`` untimed steps, then ``steps`` timed ones in blocks of ``block``."""
+    block = min(block, steps)
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: {} for name in cases}
+    for _ in range(-(-steps // block)):
+        for name, fn in cases.items():
+            if len(cases) > 1:
+                time.sleep(pause)
+            fn()
+            for _ in range(block):
+                for phase, seconds in fn().items():
+                    times[name].setdefault(phase, []).append(seconds)
+    return {name: {phase: statistics.median(t) for phase, t in phases.items()} for name, phases in times.items()}
+
+
+def step_timer(fn):
+    """``fn`` (no arguments) as a case for :func:`in_turns`: one phase, ``"step"``."""
+    def step():
+        start = time.perf_counter()
+        fn()
+        return {"step": time.perf_counter() - start}
+    return step
 
 
 def peak_rss_mb():

@@ -1,6 +1,6 @@
 """Weight initialisation, as ``torch.nn.init``: each function fills a tensor in
 place (under no_grad) and returns it; each takes ``generator=`` (default: the
-tensor's device's default generator)."""
+tensor's device's default generator; the constant fills accept it and draw nothing)."""
 import math
 
 from nyang.functional.device_ops import move
@@ -72,18 +72,20 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     return tensor
 
 
-def constant_(tensor, val):
-    """Fill with ``val``."""
+def constant_(tensor, val, generator=None):
+    """Fill with ``val`` (``generator`` is accepted like every init function's; nothing is drawn)."""
     xp = tensor.device.xp
     tensor.data = xp.full(tensor.shape, val, dtype=tensor.data.dtype, device=tensor.device.native)
     return tensor
 
 
-def zeros_(tensor):
+def zeros_(tensor, generator=None):
+    """Fill with 0."""
     return constant_(tensor, 0.0)
 
 
-def ones_(tensor):
+def ones_(tensor, generator=None):
+    """Fill with 1."""
     return constant_(tensor, 1.0)
 
 

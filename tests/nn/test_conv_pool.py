@@ -15,6 +15,10 @@ from tests.oracle import assert_close, check_gradients, check_op, to_numpy, torc
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 TF = torch.nn.functional
+# rtol 1e-5 as everywhere; the atol 1e-5 is for elements near 0: a convolution output or
+# gradient is a float32 sum of C*kh*kw (or N*OH*OW) products whose terms cancel, and the two
+# libraries add them in different orders (blocked GEMMs), so an element of size ~1e-6 can
+# differ by more than 1e-5 of itself while agreeing to 1e-7 of the sum's magnitude (~1).
 TOL = dict(rtol=1e-5, atol=1e-5)
 # nyang's layers under torch.nn's names, so one builder makes both models
 NN = SimpleNamespace(Conv2d=Conv2d, MaxPool2d=MaxPool2d, AvgPool2d=AvgPool2d, AdaptiveAvgPool2d=AdaptiveAvgPool2d,

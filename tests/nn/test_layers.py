@@ -127,6 +127,9 @@ def test_init_functions_statistics_and_generator():
     assert np.all(t.numpy() == np.float32(0.3))
     nn.init.ones_(t), nn.init.zeros_(t)
     assert np.all(t.numpy() == 0)
+    state = g.get_state()
+    nn.init.constant_(t, 2.0, generator=g), nn.init.ones_(t, generator=g), nn.init.zeros_(t, generator=g)
+    assert np.all(t.numpy() == 0) and np.array_equal(g.get_state(), state)  # nothing drawn
     a = nn.init.normal_(nyang.empty(5), generator=nyang.Generator().manual_seed(4)).numpy()
     b = nn.init.normal_(nyang.empty(5), generator=nyang.Generator().manual_seed(4)).numpy()
     assert np.array_equal(a, b)
