@@ -2,14 +2,22 @@
 
     make bench-gpu
     python -m benchmarks.bench_gpu [--steps 30] [--warmup 5] [--workloads mlp lenet vgg-64 vgg-256]
+                                   [--amp | --no-amp] [--batch N] [--prefix bench_gpu] [--device cuda]
 
-Workloads (float32, 10 classes, random data made on the GPU once, so no host copy is
-timed):
+Workloads (10 classes, random data copied to the GPU once, before timing, so no host
+copy is timed):
 
     mlp       MLP 784-256-128-10 (nyang.models.mlp), batch 128
     lenet     LeNet-5 on 1x28x28 (nyang.models.lenet), batch 64
     vgg-64    VGG-small with BatchNorm on 3x32x32 (nyang.models.vgg_small), batch 64
     vgg-256   the same, batch 256
+
+Each workload runs in float32 and in mixed precision ("amp" rows, e.g. "vgg-64 amp"):
+forward and loss under ``nyang.amp.autocast()`` with a ``nyang.amp.GradScaler`` for
+backward and step (as ``nyang.training.fit(amp=True)`` does), against PyTorch's
+``torch.autocast("cuda", dtype=torch.float16)`` with ``torch.amp.GradScaler("cuda")``;
+amp inference is a forward under autocast. ``--no-amp`` runs float32 only, ``--amp``
+amp only; the default runs both.
 
 A train step is forward + cross-entropy + backward + SGD with momentum 0.9 (train
 mode); inference is a forward pass under no_grad in eval mode. PyTorch runs the same
@@ -23,13 +31,24 @@ after warm-up (the warm-up also compiles nyang's CUDA kernels). Peak memory is
 measured afterwards, in a separate pass of a few steps: nyang's as the peak of bytes
 in use in CuPy's memory pool (a ``cupy.cuda.MemoryHook`` adding up mallocs and frees),
 PyTorch's as ``torch.cuda.max_memory_allocated``; both count parameters, optimizer
-state, inputs and every temporary, rounded up to the allocators' blocks.
+state, inputs and every temporary (gradients in training only), rounded up to the
+allocators' blocks. Each (workload, precision) case builds its models afresh and drops
+the previous case's first, so no case's memory counts in another's. Amp train rows
+also record each side's final loss scale in the JSON: below 65536 means some steps
+overflowed and were skipped (cheaper steps).
 
-Prints a table and writes bench_gpu.json / bench_gpu.md. Without a usable GPU it exits
-at once with status 1 and says what is missing; without a CUDA build of PyTorch it
-times nyang alone.
+``--device cpu`` is for testing the script; the figures mean nothing: nyang runs on
+NumPy and PyTorch on the CPU through the same code (synchronize is a no-op, no peak
+memory is reported, PyTorch's amp is ``torch.autocast("cpu", dtype=torch.float16)``
+where the installed PyTorch supports it and is left out, with a note, where not).
+
+Prints a table and writes <prefix>.json / <prefix>.md (bench_gpu.json / bench_gpu.md).
+Without a usable GPU (``--device cuda``, the default) it exits at once with status 1
+and says what is missing; without a CUDA build of PyTorch it times nyang alone.
 """
 import argparse
+import contextlib
+import gc
 import math
 import sys
 
@@ -45,6 +64,7 @@ WORKLOADS = {  # name -> (nyang model builder, input shape (C, H, W), batch)
     "vgg-256": (lambda: nyang.models.vgg_small(3, 10, 32), (3, 32, 32), 256),
 }
 LR, MOMENTUM, MEMORY_STEPS = 0.01, 0.9, 3
+PRECISIONS = ("fp32", "amp")
 
 
 def require_gpu():
@@ -52,7 +72,7 @@ def require_gpu():
     try:
         return nyang.device("cuda")
     except RuntimeError as exc:
-        sys.exit(f"bench-gpu needs an NVIDIA GPU with CuPy (pip install nyang[cuda]); {exc}")
+        sys.exit(f"bench-gpu needs an NVIDIA GPU with CuPy (pip install nyang[cuda], the cuda extra); {exc}")
 
 
 def torch_cuda():
@@ -66,6 +86,28 @@ def torch_cuda():
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     return torch, None
+
+
+def torch_cpu():
+    """The torch module for the CPU dry run, else (None, why not)."""
+    try:
+        import torch
+    except ImportError:
+        return None, "PyTorch is not installed"
+    return torch, None
+
+
+def torch_amp_on_cpu(torch):
+    """Why PyTorch's float16 autocast cannot run on this CPU, or None when it can."""
+    try:
+        with torch.autocast("cpu", dtype=torch.float16):
+            out = torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3))
+        if out.dtype != torch.float16:
+            return f"torch.autocast('cpu', dtype=float16) left a Linear in {out.dtype}"
+        torch.amp.GradScaler("cpu")
+    except Exception as exc:  # older PyTorch: float16 autocast on the CPU is missing
+        return f"PyTorch {torch.__version__} has no float16 autocast on the CPU ({exc})"
+    return None
 
 
 def torch_model(torch, name):
@@ -92,34 +134,46 @@ def torch_model(torch, name):
 
 
 class NyangSide:
-    """A nyang model, its optimizer and a batch, all on the GPU."""
+    """A nyang model, its optimizer and a batch, all on ``device`` (CUDA, or the CPU
+    for a dry run); with ``amp``, autocast and a GradScaler as ``fit(amp=True)``."""
 
-    def __init__(self, name, device, x, y):
-        import cupy
-
+    def __init__(self, name, device, x, y, amp=False):
         build, _, _ = WORKLOADS[name]
         nyang.manual_seed(0)
+        self.cuda = device.type == "cuda"
+        self.device = device
         self.model = build().to(device)
         self.optimizer = nyang.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
         self.loss = nyang.nn.CrossEntropyLoss()
         self.x = nyang.tensor(x, device=device)
         self.y = nyang.tensor(y, device=device)
-        self.device = cupy.cuda.Device(device.index)
+        self.amp = amp
+        self.scaler = nyang.amp.GradScaler(enabled=amp)
 
     def parameters(self):
         return sum(math.prod(p.shape) for p in self.model.parameters())
 
     def synchronize(self):
-        self.device.synchronize()
+        if self.cuda:
+            self.device.native.synchronize()
+
+    def _quiet(self):
+        # float16 overflow on NumPy warns; under amp it is expected (the scaler skips
+        # that step), as in fit. CuPy does not warn, so this is a no-op there.
+        return np.errstate(over="ignore", invalid="ignore") if self.amp else contextlib.nullcontext()
 
     def train_step(self):
-        self.optimizer.zero_grad()
-        self.loss(self.model(self.x), self.y).backward()
-        self.optimizer.step()
+        with self._quiet():
+            self.optimizer.zero_grad()
+            with nyang.amp.autocast(enabled=self.amp):
+                loss = self.loss(self.model(self.x), self.y)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         self.synchronize()
 
     def infer_step(self):
-        with nyang.no_grad():
+        with self._quiet(), nyang.no_grad(), nyang.amp.autocast(enabled=self.amp):
             self.model(self.x)
         self.synchronize()
 
@@ -134,49 +188,62 @@ class NyangSide:
                 self.now = self.peak = start
 
             def malloc_postprocess(self, **kwargs):
+                if not kwargs.get("mem_ptr"):  # 0: the allocation failed
+                    return
                 self.now += kwargs["mem_size"]
                 self.peak = max(self.peak, self.now)
 
             def free_postprocess(self, **kwargs):
                 self.now -= kwargs["mem_size"]
 
-        pool = cupy.get_default_memory_pool()
-        self.synchronize()
-        pool.free_all_blocks()
-        hook = Peak(pool.used_bytes())
-        with hook:
-            for _ in range(MEMORY_STEPS):
-                step()
+        with self.device.native:  # the pool's figures are per current device
+            pool = cupy.get_default_memory_pool()
+            self.synchronize()
+            pool.free_all_blocks()
+            hook = Peak(pool.used_bytes())
+            with hook:
+                for _ in range(MEMORY_STEPS):
+                    step()
         return hook.peak
 
 
 class TorchSide:
-    """The PyTorch twin, on the same GPU."""
+    """The PyTorch twin, on the same GPU (or the CPU for a dry run)."""
 
-    def __init__(self, torch, name, device_index, x, y):
+    def __init__(self, torch, name, device, x, y, amp=False):
         self.torch = torch
         torch.manual_seed(0)
-        self.device = torch.device("cuda", device_index)
-        self.model = torch_model(torch, name).to(self.device)
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self.model = torch_model(torch, name).to(device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
         self.loss = torch.nn.CrossEntropyLoss()
-        self.x = torch.from_numpy(x).to(self.device)
-        self.y = torch.from_numpy(y).to(self.device)
+        self.x = torch.from_numpy(x).to(device)
+        self.y = torch.from_numpy(y).to(device)
+        self.amp = amp
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp)
 
     def parameters(self):
         return sum(p.numel() for p in self.model.parameters())
 
     def synchronize(self):
-        self.torch.cuda.synchronize(self.device)
+        if self.cuda:
+            self.torch.cuda.synchronize(self.device)
+
+    def _autocast(self):
+        return self.torch.autocast(self.device.type, dtype=self.torch.float16, enabled=self.amp)
 
     def train_step(self):
         self.optimizer.zero_grad(set_to_none=True)
-        self.loss(self.model(self.x), self.y).backward()
-        self.optimizer.step()
+        with self._autocast():
+            loss = self.loss(self.model(self.x), self.y)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.synchronize()
 
     def infer_step(self):
-        with self.torch.no_grad():
+        with self.torch.no_grad(), self._autocast():
             self.model(self.x)
         self.synchronize()
 
@@ -191,15 +258,23 @@ class TorchSide:
 # ---------------------------------------------------------------- the run
 
 
-def measure(name, device, torch, steps, warmup):
-    """Rows (train, inference) for workload ``name``."""
-    _, shape, batch = WORKLOADS[name]
+def label(name, precision):
+    """The workload column: ``vgg-64`` for float32, ``vgg-64 amp`` for mixed precision."""
+    return name if precision == "fp32" else f"{name} {precision}"
+
+
+def measure(name, precision, device, torch, torch_device, steps, warmup, batch=None, memory=True):
+    """Rows (train, inference) for workload ``name`` in ``precision`` ("fp32" or "amp").
+    ``torch`` is None to time nyang alone; ``memory`` False skips the peak-memory pass."""
+    _, shape, default_batch = WORKLOADS[name]
+    batch = batch or default_batch
+    amp = precision == "amp"
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch,) + shape).astype(np.float32)
     y = rng.integers(0, 10, batch).astype(np.int64)
-    sides = {"nyang": NyangSide(name, device, x, y)}
+    sides = {"nyang": NyangSide(name, device, x, y, amp)}
     if torch is not None:
-        sides["torch"] = TorchSide(torch, name, device.index, x, y)
+        sides["torch"] = TorchSide(torch, name, torch_device, x, y, amp)
         counts = {side: s.parameters() for side, s in sides.items()}
         if counts["nyang"] != counts["torch"]:
             raise RuntimeError(f"{name}: the models differ: parameter counts {counts}")
@@ -207,16 +282,22 @@ def measure(name, device, torch, steps, warmup):
     for mode in ("train", "infer"):
         for side in sides.values():
             side.model.train(mode == "train")
+            if mode == "infer":  # inference peaks count no gradients left over from training
+                side.optimizer.zero_grad(set_to_none=True)
         steps_of = {side: getattr(s, f"{mode}_step") for side, s in sides.items()}
         times = interleaved(steps_of, steps=steps, warmup=warmup)
-        peaks = {side: sides[side].peak_bytes(step) for side, step in steps_of.items()}
-        row = {"workload": name, "batch": batch, "mode": mode}
+        peaks = {side: sides[side].peak_bytes(step) for side, step in steps_of.items()} if memory else {}
+        row = {"workload": label(name, precision), "batch": batch, "mode": mode, "precision": precision}
         for side in sides:
             row[f"{side} ms"] = times[side] * 1e3
             row[f"{side} samples/s"] = batch / times[side]
-            row[f"{side} peak MB"] = peaks[side] / 2 ** 20
+            if memory:
+                row[f"{side} peak MB"] = peaks[side] / 2 ** 20
         if torch is not None:
             row["ratio"] = times["nyang"] / times["torch"]
+        if amp and mode == "train":  # below 2**16 means some steps overflowed and were skipped
+            for side in sides:
+                row[f"{side} loss scale"] = float(sides[side].scaler.get_scale())
         rows.append(row)
         print("  ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
               flush=True)
@@ -224,44 +305,97 @@ def measure(name, device, torch, steps, warmup):
 
 
 def gpu_environment(device):
-    """The GPU facts a reader needs to compare two runs."""
+    """The GPU facts a reader needs to compare two runs (a field CuPy does not give is left out)."""
     import cupy
 
-    properties = cupy.cuda.runtime.getDeviceProperties(device.index)
-    name = properties["name"]
-    return {"gpu": name.decode() if isinstance(name, bytes) else str(name),
-            "compute_capability": f"{properties['major']}.{properties['minor']}",
-            "multiprocessors": properties["multiProcessorCount"],
-            "cupy": cupy.__version__, "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
-            "cuda_driver": cupy.cuda.runtime.driverGetVersion()}
+    info = {"cupy": cupy.__version__}
+    facts = {
+        "properties": lambda: cupy.cuda.runtime.getDeviceProperties(device.index),
+        "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion,
+        "cuda_driver": cupy.cuda.runtime.driverGetVersion,
+    }
+    for key, get in facts.items():
+        try:
+            value = get()
+        except Exception as exc:  # report, do not stop the benchmark over a missing fact
+            info[key + "_error"] = repr(exc)
+            continue
+        if key != "properties":
+            info[key] = value
+            continue
+        name = value.get("name", "?")
+        info["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
+        if "major" in value and "minor" in value:
+            info["compute_capability"] = f"{value['major']}.{value['minor']}"
+        if "multiProcessorCount" in value:
+            info["multiprocessors"] = value["multiProcessorCount"]
+        if "totalGlobalMem" in value:
+            info["memory_GiB"] = round(value["totalGlobalMem"] / 2 ** 30, 1)
+    return info
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=30, help="timed steps per case (median taken)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (kernel compilation)")
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
-    args = parser.parse_args(argv)
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="--amp: mixed precision only; --no-amp: float32 only; default: both")
+    parser.add_argument("--batch", type=int, default=None, help="override every workload's batch (tests)")
+    parser.add_argument("--prefix", default="bench_gpu", help="write PREFIX.json and PREFIX.md")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
+                        help="cuda (default); cpu is for testing the script: the figures mean nothing")
+    return parser.parse_args(argv)
 
-    device = require_gpu()
-    torch, why_not = torch_cuda()
+
+def main(argv=None):
+    args = parse_args(argv)
+    precisions = {None: PRECISIONS, True: ("amp",), False: ("fp32",)}[args.amp]
+    notes = []
+
+    if args.device == "cuda":
+        device = require_gpu()
+        torch, why_not = torch_cuda()
+        torch_device = torch.device("cuda", device.index) if torch is not None else None
+        torch_amp_skipped = None
+        info = {**environment(), **gpu_environment(device), "device": "cuda"}
+        if torch is not None:
+            info.update(torch_cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), tf32=False)
+    else:
+        device = nyang.device("cpu")
+        torch, why_not = torch_cpu()
+        torch_device = torch.device("cpu") if torch is not None else None
+        torch_amp_skipped = torch_amp_on_cpu(torch) if torch is not None and "amp" in precisions else None
+        info = {**environment(), "device": "cpu",
+                "note": "--device cpu tests the script; the figures mean nothing"}
+        notes.append("--device cpu: a dry run of the script; the figures mean nothing; no peak memory")
+        if torch_amp_skipped:
+            notes.append(f"amp rows time nyang alone: {torch_amp_skipped}")
+    memory = args.device == "cuda"
     if torch is None:
-        print(f"timing nyang alone: {why_not}", flush=True)
-    info = {**environment(), **gpu_environment(device)}
-    if torch is not None:
-        info.update(torch_cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), tf32=False)
+        notes.append(f"timing nyang alone: {why_not}")
+    info["notes"] = notes
+    for note in notes:
+        print(note, flush=True)
     print(info, flush=True)
 
     rows = []
     for name in args.workloads:
-        rows += measure(name, device, torch, args.steps, args.warmup)
+        for precision in precisions:
+            against = None if (precision == "amp" and torch_amp_skipped) else torch
+            rows += measure(name, precision, device, against, torch_device, args.steps, args.warmup,
+                            args.batch, memory)
+            gc.collect()  # drop this case's models and batches before the next one's peak-memory pass
     sides = ["nyang"] + (["torch"] if torch is not None else [])
-    columns = ["workload", "batch", "mode"] + [f"{s} ms" for s in sides] + (["ratio"] if torch else [])
-    columns += [f"{s} samples/s" for s in sides] + [f"{s} peak MB" for s in sides]
+    columns = ["workload", "batch", "mode"] + [f"{s} ms" for s in sides] + (["ratio"] if torch is not None else [])
+    columns += [f"{s} samples/s" for s in sides] + ([f"{s} peak MB" for s in sides] if memory else [])
     table = markdown_table(rows, columns)
-    write_results("bench_gpu", {"rows": rows, "gpu": info}, table)
+    write_results(args.prefix, {"rows": rows, "gpu": info, "steps": args.steps, "warmup": args.warmup}, table)
     print("\n" + table)
-    print(f"\nmedian of {args.steps} interleaved steps after {args.warmup} warm-up; ratio = nyang ms / torch ms")
+    print(f"\nmedian of {args.steps} interleaved steps after {args.warmup} warm-up; ratio = nyang ms / torch ms; "
+          f"'amp' rows: float16 autocast + GradScaler on both sides")
+    for note in notes:
+        print(note)
     return rows
 
 

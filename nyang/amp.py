@@ -114,16 +114,18 @@ class GradScaler:
         if id(optimizer) in self._unscaled:
             raise RuntimeError("GradScaler.unscale_: already called for this optimizer since the last update()")
         inv_scale = float(_float32(1.0 / self._scale))  # PyTorch computes it in float64, stores float32
-        found_inf = False
+        finite = {}  # device -> one flag per gradient, kept on the device
         for group in optimizer.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 xp = p.device.xp
                 g = p.grad.data * inv_scale
-                found_inf = found_inf or not bool(xp.all(xp.isfinite(g)))
+                finite.setdefault(p.device, []).append(xp.all(xp.isfinite(g)))
                 p.grad = Tensor._wrap(g, p.device)
-        self._unscaled[id(optimizer)] = found_inf
+        # one read per device (on a GPU a read waits for it), as PyTorch's step() does
+        self._unscaled[id(optimizer)] = not all(
+            bool(device.kernels.to_numpy(device.xp.all(device.xp.stack(flags)))) for device, flags in finite.items())
 
     def step(self, optimizer, *args, **kwargs):
         """Unscale if needed, then ``optimizer.step()`` unless a gradient overflowed;
