@@ -55,14 +55,27 @@ class _GradMode:
         return self.__class__()
 
 
-class no_grad(_GradMode):
-    """Context manager and decorator: ops inside record no graph."""
+class _BareDecoratorGradMode(_GradMode):
+    """A grad mode that also decorates without parentheses (``@nyang.no_grad``), as in
+    PyTorch: called with a function, the class returns it wrapped."""
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        if not callable(func):
+            raise TypeError(f"{cls.__name__}: takes no arguments, or a function to decorate; got {func!r}")
+        return cls()(func)
+
+
+class no_grad(_BareDecoratorGradMode):
+    """Context manager and decorator (``@no_grad`` or ``@no_grad()``): ops inside record no graph."""
 
     mode = False
 
 
-class enable_grad(_GradMode):
-    """Context manager and decorator: turn graph recording back on inside ``no_grad``."""
+class enable_grad(_BareDecoratorGradMode):
+    """Context manager and decorator (``@enable_grad`` or ``@enable_grad()``): turn graph
+    recording back on inside ``no_grad``."""
 
     mode = True
 
@@ -171,7 +184,13 @@ def backward(root, gradient=None, retain_graph=False):
                                f"got shape {tuple(root.shape)}, pass gradient= of that shape")
         seed = xp.ones_like(root.data)
     else:
-        seed = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient, device=root._device.native)
+        if isinstance(gradient, Tensor):
+            if gradient._device != root._device:
+                raise RuntimeError(f"backward: gradient is on device {gradient._device}, expected the "
+                                   f"tensor's device {root._device}")
+            seed = gradient.data  # any dtype: cast to the tensor's below, as PyTorch does
+        else:
+            seed = xp.asarray(gradient, device=root._device.native)
         if tuple(seed.shape) != tuple(root.shape):
             raise ValueError(f"backward: gradient has shape {tuple(seed.shape)}, expected {tuple(root.shape)}")
         seed = xp.astype(seed, root.data.dtype, copy=True)

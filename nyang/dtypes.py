@@ -2,18 +2,21 @@
 
 ``nyang.float32`` names a dtype; :func:`to_xp` finds that dtype in an array
 namespace (NumPy, CuPy, array_api_strict, ...) and :func:`from_xp` goes back.
+:func:`promote_types` is PyTorch's rule for the dtype two dtypes combine to.
 """
 
 
 class DType:
-    """A data type such as ``nyang.float32``; compares by name."""
+    """A data type such as ``nyang.float32``; compares by name. ``category`` orders
+    the kinds for type promotion: 0 bool, 1 integer, 2 floating point."""
 
-    __slots__ = ("name", "is_floating_point", "itemsize")
+    __slots__ = ("name", "is_floating_point", "itemsize", "category")
 
     def __init__(self, name, is_floating_point, itemsize):
         self.name = name
         self.is_floating_point = is_floating_point
         self.itemsize = itemsize
+        self.category = 2 if is_floating_point else 0 if name == "bool" else 1
 
     def __repr__(self):
         return f"nyang.{self.name}"
@@ -34,6 +37,8 @@ bool_ = DType("bool", False, 1)
 
 half, float, double = float16, float32, float64
 long, int = int64, int32
+
+default_float = float32  # PyTorch's default dtype: Python floats, and float ops on integers
 
 ALL = (float16, float32, float64, int8, uint8, int16, int32, int64, bool_)
 _BY_NAME = {d.name: d for d in ALL}
@@ -78,3 +83,41 @@ def from_xp(xp, xp_dtype):
         if xp_dtype == candidate:
             return dtype
     raise TypeError(f"dtype: the array dtype {xp_dtype!r} has no nyang equivalent")
+
+
+class _ArrayDtypes(dict):
+    """Array dtype -> nyang DType for one namespace, filled as dtypes are met."""
+
+    def __init__(self, xp):
+        super().__init__()
+        self.xp = xp
+
+    def __missing__(self, xp_dtype):
+        dtype = self[xp_dtype] = from_xp(self.xp, xp_dtype)
+        return dtype
+
+
+class _ByNamespace(dict):
+    def __missing__(self, xp):
+        table = self[xp] = _ArrayDtypes(xp)
+        return table
+
+
+# OF_ARRAY[xp][array.dtype] is the nyang DType of an array of namespace xp: two dict
+# lookups, for the checks that run on every op. One table per namespace, because
+# dtypes of different libraries may hash alike and must never be compared.
+OF_ARRAY = _ByNamespace()
+
+
+def promote_types(a, b):
+    """The dtype that ``a`` and ``b`` combine to, as ``torch.promote_types``: the higher
+    category (bool < integer < floating point) wins; within one, the larger type, and
+    uint8 with a signed integer type gives a signed type that holds both."""
+    if a is b:
+        return a
+    if a.category != b.category:
+        return a if a.category > b.category else b
+    if uint8 in (a, b):
+        other = b if a is uint8 else a
+        return int16 if other is int8 else other
+    return a if a.itemsize >= b.itemsize else b

@@ -6,6 +6,7 @@ the graph node ``_node`` it came from. Its device, and with it the namespace and
 kernels every op uses, is looked up once when the tensor is made and carried.
 """
 import builtins
+import math
 from collections import namedtuple
 
 from nyang import dtypes
@@ -13,7 +14,6 @@ from nyang.device import device_of_array
 from nyang.device_checks import run_queued as run_queued_checks
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
-_NYANG_DTYPES = {}  # (namespace id, array dtype) -> nyang dtype, filled as dtypes are met
 
 
 class Tensor:
@@ -81,11 +81,7 @@ class Tensor:
     @property
     def dtype(self):
         """The nyang dtype, e.g. ``nyang.float32``."""
-        key = (id(self._device.xp), self.data.dtype)  # per library: their dtypes must not meet
-        known = _NYANG_DTYPES.get(key)  # checks read it often; from_xp scans a table
-        if known is None:
-            known = _NYANG_DTYPES[key] = dtypes.from_xp(self._device.xp, self.data.dtype)
-        return known
+        return dtypes.OF_ARRAY[self._device.xp][self.data.dtype]
 
     @property
     def device(self):
@@ -235,52 +231,58 @@ class Tensor:
 
     # ------------------------------------------------------------ printing
     def __repr__(self):
-        body = _format_values(self.numpy())
-        extras = []
+        values = self.numpy()
+        suffixes = []
         if self._device.type != "cpu":
-            extras.append(f"device='{self._device}'")
-        default = {True: dtypes.float32}.get(self.dtype.is_floating_point,
-                                             dtypes.int64 if self.dtype is not dtypes.bool_ else dtypes.bool_)
-        if self.dtype is not default or self.numel() == 0:
-            extras.append(f"dtype={self.dtype}")
+            suffixes.append(f"device='{self._device}'")
+        if values.size == 0:
+            body = "[]"
+            if self.ndim != 1:
+                suffixes.append(f"size={self.shape}")
+            if self.dtype is not dtypes.default_float:  # nothing shows whether it holds ints
+                suffixes.append(f"dtype={self.dtype}")
+        else:
+            body = _format_values(values)
+            if self.dtype not in (dtypes.default_float, dtypes.int64, dtypes.bool_):
+                suffixes.append(f"dtype={self.dtype}")
         if self._node is not None:
-            extras.append(f"grad_fn=<{self._node.name()}>")
+            suffixes.append(f"grad_fn=<{self._node.name()}>")
         elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + ", ".join([body] + extras) + ")"
+            suffixes.append("requires_grad=True")
+        return _add_suffixes("tensor(" + body, suffixes)
 
     __str__ = __repr__
 
     # ------------------------------------------------------------ arithmetic
     def __add__(self, other):
-        return Add.apply(self, _operand(other, self))
+        return _binary(Add, self, other)
 
     def __radd__(self, other):
-        return Add.apply(_operand(other, self), self)
+        return _binary(Add, self, other, True)
 
     def __sub__(self, other):
-        return Sub.apply(self, _operand(other, self))
+        return _binary(Sub, self, other)
 
     def __rsub__(self, other):
-        return Sub.apply(_operand(other, self), self)
+        return _binary(Sub, self, other, True)
 
     def __mul__(self, other):
-        return Mul.apply(self, _operand(other, self))
+        return _binary(Mul, self, other)
 
     def __rmul__(self, other):
-        return Mul.apply(_operand(other, self), self)
+        return _binary(Mul, self, other, True)
 
     def __truediv__(self, other):
-        return Div.apply(self, _operand(other, self))
+        return _binary(Div, self, other, False, True)
 
     def __rtruediv__(self, other):
-        return Div.apply(_operand(other, self), self)
+        return _binary(Div, self, other, True, True)
 
     def __pow__(self, other):
-        return Pow.apply(self, _operand(other, self))
+        return _binary(Pow, self, other)
 
     def __rpow__(self, other):
-        return Pow.apply(_operand(other, self), self)
+        return _binary(Pow, self, other, True)
 
     def __matmul__(self, other):
         return MatMul.apply(self, _operand(other, self))
@@ -399,15 +401,22 @@ class Tensor:
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             out = self if min is None else self.maximum(min)
             return out if max is None else out.minimum(max)
+        if isinstance(min, builtins.float) or isinstance(max, builtins.float):
+            if not self.dtype.is_floating_point:  # a float bound makes an integer tensor float (as PyTorch)
+                return Clamp.apply(self.to(dtypes.default_float), min=min, max=max)
         return Clamp.apply(self, min=min, max=max)
 
     clip = clamp
 
     def maximum(self, other):
-        return Maximum.apply(self, _operand(other, self))
+        return _binary(Maximum, self, other)
 
     def minimum(self, other):
-        return Minimum.apply(self, _operand(other, self))
+        return _binary(Minimum, self, other)
+
+    def where(self, condition, other):
+        """``self`` where ``condition`` is true, else ``other``: ``nyang.where(condition, self, other)``."""
+        return where(condition, self, other)
 
     def eq(self, other):
         return self == other
@@ -438,6 +447,8 @@ class Tensor:
 
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
         """Variance; ``correction`` 1 (default, unbiased) or 0; ``unbiased`` is the old spelling."""
+        if not self.dtype.is_floating_point:
+            raise TypeError(f"var: needs a floating-point tensor, got {self.dtype}")
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         return Var.apply(self, reduce_axes(self, dim, "var"), keepdim, correction)
@@ -470,7 +481,8 @@ class Tensor:
 
     def _extreme_along(self, dim, keepdim, largest):
         dim = normalize_dim(dim, self.ndim, "max" if largest else "min")
-        index = (self.argmax if largest else self.argmin)(dim, keepdim=True)
+        ranked = self if self.dtype is not dtypes.bool_ else self.to(dtypes.uint8)
+        index = ranked._arg(dim, True, "argmax" if largest else "argmin")
         values = Gather.apply(self, index.data, dim=dim)
         if not keepdim:
             values, index = values.squeeze(dim), index.squeeze(dim)
@@ -484,6 +496,8 @@ class Tensor:
         return self._arg(dim, keepdim, "argmin")
 
     def _arg(self, dim, keepdim, name):
+        if self.dtype is dtypes.bool_:
+            raise TypeError(f"{name}: does not support bool input (as PyTorch); convert it with .int()")
         xp = self._device.xp
         if dim is not None:
             dim = normalize_dim(dim, self.ndim, name)
@@ -598,21 +612,103 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
 
+# PyTorch's print options (torch/_tensor_str.py), which nyang's printing follows.
+_PRECISION, _THRESHOLD, _EDGEITEMS, _LINEWIDTH = 4, 1000, 3, 80
+_INDENT = len("tensor(")
+
+
+class _Formatter:
+    """How PyTorch writes the elements of one tensor: all padded to one width, measured
+    (for floats) over the nonzero finite values only. Floats are written as integers
+    with a dot (``1.``) when all are whole, else with 4 decimals, in scientific notation
+    when the magnitudes span more than 1e3, exceed 1e8 or go below 1e-4."""
+
+    def __init__(self, values):
+        import numpy as np
+
+        self.floating = values.dtype.kind == "f"
+        self.int_mode, self.sci_mode, self.width = True, False, 1
+        if not self.floating:
+            self.width = max(len(str(v)) for v in values.tolist())
+            return
+        finite = values[np.isfinite(values) & (values != 0)].astype(np.float64)
+        if finite.size == 0:
+            return
+        magnitude = np.abs(finite)
+        low, high = magnitude.min(), magnitude.max()
+        self.int_mode = bool(np.all(finite == np.ceil(finite)))
+        self.sci_mode = bool(high / low > 1000.0 or high > 1.0e8 or low < 1.0e-4)
+        if self.sci_mode:
+            self.width = max(len(f"{v:.{_PRECISION}e}") for v in finite.tolist())
+        elif self.int_mode:
+            self.width = max(len(f"{v:.0f}") + 1 for v in finite.tolist())
+        else:
+            self.width = max(len(f"{v:.{_PRECISION}f}") for v in finite.tolist())
+
+    def __call__(self, value):
+        if not self.floating:
+            text = f"{value}"
+        elif self.sci_mode:
+            text = f"{value:{self.width}.{_PRECISION}e}"
+        elif self.int_mode:
+            text = f"{value:.0f}" + ("" if math.isinf(value) or math.isnan(value) else ".")
+        else:
+            text = f"{value:.{_PRECISION}f}"
+        return " " * (self.width - len(text)) + text
+
+
 def _format_values(values):
-    """Array text laid out as PyTorch prints it: integral floats as ``1.``, others
-    with 4 decimals, scientific notation when magnitudes span more than 1e3."""
+    """The bracketed body of a tensor's text (``values``: a non-empty NumPy array), laid
+    out as PyTorch prints it: lines wrapped at 80 columns, and above 1000 elements only
+    the first and last 3 along each dim, with ``...`` between."""
+    summarize = values.size > _THRESHOLD
+    shown = _edges(values) if summarize else values
+    return _format_nested(values, _INDENT, summarize, _Formatter(shown.reshape(-1)))
+
+
+def _edges(values):
+    """The elements a summary shows: the first and last few along every long dim."""
     import numpy as np
 
-    options = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
-    if values.dtype.kind != "f" or values.size == 0:
-        return np.array2string(values, **options)
-    finite = np.abs(values[np.isfinite(values)]).astype(np.float64)
-    nonzero = finite[finite > 0]
-    if finite.size and np.all(finite == np.round(finite)) and finite.max(initial=0) < 1e8:
-        return np.array2string(values, floatmode="maxprec", precision=0, **options)
-    if nonzero.size and (nonzero.max() / nonzero.min() > 1000 or nonzero.max() > 1e8 or nonzero.min() < 1e-4):
-        return np.array2string(values, formatter={"float_kind": lambda v: f"{v:.4e}"}, **options)
-    return np.array2string(values, floatmode="fixed", precision=4, **options)
+    for axis, size in enumerate(values.shape):
+        if size > 2 * _EDGEITEMS:
+            keep = list(range(_EDGEITEMS)) + list(range(size - _EDGEITEMS, size))
+            values = np.take(values, keep, axis=axis)
+    return values
+
+
+def _format_nested(values, indent, summarize, fmt):
+    if values.ndim == 0:
+        return fmt(values.item())
+    n = values.shape[0]
+    cut = summarize and n > 2 * _EDGEITEMS
+    if values.ndim == 1:
+        items = values.tolist()
+        if cut:
+            data = [fmt(v) for v in items[:_EDGEITEMS]] + [" ..."] + [fmt(v) for v in items[-_EDGEITEMS:]]
+        else:
+            data = [fmt(v) for v in items]
+        per_line = max(1, (_LINEWIDTH - indent) // (fmt.width + 2))
+        lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    rows = list(range(_EDGEITEMS)) + [None] + list(range(n - _EDGEITEMS, n)) if cut else range(n)
+    slices = ["..." if i is None else _format_nested(values[i], indent + 1, summarize, fmt) for i in rows]
+    return "[" + ("," + "\n" * (values.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
+
+
+def _add_suffixes(text, suffixes):
+    """``text`` closed with ``, suffix`` items, each wrapped onto a new line where it
+    would pass 80 columns (PyTorch's rule)."""
+    parts = [text]
+    last_line = len(text) - text.rfind("\n") + 1
+    for suffix in suffixes:
+        if last_line + len(suffix) + 2 > _LINEWIDTH:
+            parts.append(",\n" + " " * _INDENT + suffix)
+            last_line = _INDENT + len(suffix)
+        else:
+            parts.append(", " + suffix)
+            last_line += len(suffix) + 2
+    return "".join(parts) + ")"
 
 
 def _shape_args(args):
@@ -624,11 +720,94 @@ def _shape_args(args):
 
 def _operand(value, like):
     """Numbers stay numbers (the array library handles them); tensors pass through."""
-    if isinstance(value, Tensor) or isinstance(value, (builtins.int, builtins.float, builtins.bool)):
+    if isinstance(value, Tensor) or isinstance(value, _NUMBER):
         return value
     from nyang.creation import tensor
 
     return tensor(value, device=like._device)
+
+
+_NUMBER = (builtins.int, builtins.float)  # bool is an int
+_PLAIN_NUMBER = (builtins.float, builtins.int, builtins.bool)
+# The Python number classes that a tensor of each category (bool, integer, float)
+# takes in without changing its dtype.
+_KEEPS = ((builtins.bool,), (builtins.int,), (builtins.float, builtins.int))
+
+
+def _binary(op, t, other, reverse=False, floating=False):
+    """``op.apply(t, other)`` (``(other, t)`` when ``reverse``) for Tensor ``t``, the operands
+    first brought to the dtype PyTorch gives the result (see :func:`_operands`;
+    ``floating`` for true division). The common cases cost one dtype comparison or
+    lookup: two tensors of one dtype, or a number the tensor's dtype takes in as it is."""
+    if isinstance(other, Tensor):
+        dtype = t.data.dtype
+        if dtype is other.data.dtype or t._device is other._device and dtype == other.data.dtype:
+            if not floating or dtypes.OF_ARRAY[t._device.xp][dtype].is_floating_point:
+                return op.apply(other, t) if reverse else op.apply(t, other)
+    elif other.__class__ in _PLAIN_NUMBER:
+        dtype = dtypes.OF_ARRAY[t._device.xp][t.data.dtype]
+        if other.__class__ in _KEEPS[dtype.category] and (not floating or dtype.is_floating_point):
+            return op.apply(other, t) if reverse else op.apply(t, other)
+    a, b = _operands(other, t, floating) if reverse else _operands(t, other, floating)
+    return op.apply(a, b)
+
+
+def _operands(a, b, floating=False):
+    """``a`` and ``b`` (one a Tensor; the other a Tensor, a Python number or data) as the
+    operands of a binary op, cast to the dtype PyTorch gives the result (see
+    :func:`_result_type`); ``floating`` (true division) makes an integer result the
+    default float dtype. A float operand's cast is in the graph, so its gradient comes
+    back in its own dtype."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"expected a Tensor operand, got {type(a).__name__} and {type(b).__name__}")
+    if not isinstance(a, (Tensor,) + _NUMBER) or not isinstance(b, (Tensor,) + _NUMBER):
+        a, b = _operand(a, b), _operand(b, a)  # data such as a list: a tensor beside the other
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._device is not b._device:
+        return a, b  # Function.apply raises the error that names both devices
+    dtype = _result_type(a, b)
+    if floating and not dtype.is_floating_point:
+        dtype = dtypes.default_float
+    return _cast(a, dtype), _cast(b, dtype)
+
+
+def _cast(value, dtype):
+    """A tensor or Python number as an operand of dtype ``dtype``."""
+    if isinstance(value, Tensor):
+        return value.to(dtype)
+    if isinstance(value, builtins.float):
+        return builtins.float(value)  # a NumPy float64 is not a weak scalar in NumPy's rules
+    if isinstance(value, builtins.bool) and dtype is not dtypes.bool_:
+        return builtins.int(value)  # array libraries may refuse bools with numbers
+    return value
+
+
+def _result_type(*operands):
+    """The dtype of PyTorch's result for ``operands`` (Tensors and Python numbers).
+
+    Tensors with dimensions decide among themselves (``dtypes.promote_types``); a 0-d
+    tensor, then a Python number, changes the result only when of a higher category
+    (bool < integer < floating point), a number counting as int64 (a bool as bool)
+    and a float as the default float dtype. So int64 + float32 is float32, an int
+    tensor times 0.5 is float32, a float16 tensor plus a float64 0-d tensor is float16."""
+    dims = zero = number = None
+    for x in operands:
+        if isinstance(x, Tensor):
+            if x.ndim:
+                dims = x.dtype if dims is None else dtypes.promote_types(dims, x.dtype)
+            else:
+                zero = x.dtype if zero is None else dtypes.promote_types(zero, x.dtype)
+        else:
+            kind = (dtypes.bool_ if isinstance(x, builtins.bool) else
+                    dtypes.int64 if isinstance(x, builtins.int) else dtypes.default_float)
+            number = kind if number is None else dtypes.promote_types(number, kind)
+    return _unless_higher(dims, _unless_higher(zero, number))
+
+
+def _unless_higher(first, then):
+    """``first``, unless ``then`` is of a higher category (or ``first`` is None)."""
+    if first is None or then is not None and then.category > first.category:
+        return then
+    return first
 
 
 def _index_array(index, like):
@@ -666,6 +845,7 @@ from nyang.autograd import is_grad_enabled as autograd_enabled  # noqa: E402
 from nyang.functional._util import normalize_dim  # noqa: E402
 from nyang.functional.math import (Abs, Add, Cast, Clamp, Cos, Div, Erf, Exp, Log, MatMul,  # noqa: E402
                                    Maximum, Minimum, Mul, Neg, Pow, Sigmoid, Sin, Sqrt, Sub, Tanh, compare)
+from nyang.functional.ops import where  # noqa: E402
 from nyang.functional.reduction import AMax, Gather, LogSumExp, Mean, Sum, Var, reduce_axes  # noqa: E402
 from nyang.functional.shape import BroadcastTo, GetItem, Permute, Reshape  # noqa: E402
 from nyang.functional.device_ops import ToDevice  # noqa: E402

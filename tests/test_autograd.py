@@ -71,6 +71,34 @@ def test_no_grad_and_enable_grad_as_context_managers_and_decorators():
     assert not f(x).requires_grad and nyang.is_grad_enabled()
 
 
+def test_no_grad_and_enable_grad_as_bare_decorators():
+    """``@nyang.no_grad`` without parentheses, as ``@torch.no_grad`` in torch 2.13."""
+    x = nyang.tensor([1.0], requires_grad=True)
+
+    @nyang.no_grad
+    def doubled(t):
+        """Twice t."""
+        return t * 2
+
+    @nyang.enable_grad
+    def tripled(t):
+        return t * 3
+
+    assert doubled.__name__ == "doubled" and doubled.__doc__ == "Twice t."
+    assert not doubled(x).requires_grad and nyang.is_grad_enabled()
+    with nyang.no_grad():
+        assert tripled(x).requires_grad and not nyang.is_grad_enabled()
+    assert isinstance(nyang.no_grad(), nyang.no_grad) and isinstance(nyang.enable_grad(), nyang.enable_grad)
+    with pytest.raises(TypeError, match="no_grad"):
+        nyang.no_grad(3)
+
+    @torch.no_grad
+    def torch_doubled(t):
+        return t * 2
+
+    assert not torch_doubled(torch.ones(1, requires_grad=True)).requires_grad
+
+
 def test_set_grad_enabled_as_call_context_manager_and_decorator():
     x = nyang.tensor([1.0], requires_grad=True)
     nyang.set_grad_enabled(False)
@@ -152,6 +180,27 @@ def test_backward_errors_name_the_problem():
         (x * 2).backward()
     with pytest.raises(ValueError, match=r"gradient has shape \(3,\), expected \(2,\)"):
         (x * 2).backward(nyang.ones(3))
+
+
+def test_backward_checks_the_gradient_device_and_shape_and_converts_its_dtype(backend):
+    x = nyang.tensor(backend.asarray(np.array([1.0, 2.0], np.float32)), requires_grad=True)
+    y = x * 2
+
+    def gradient(values, dtype=np.float32):
+        return nyang.tensor(backend.asarray(np.array(values, dtype=dtype)))
+
+    if backend.name != "numpy":
+        with pytest.raises(RuntimeError, match="gradient is on device cpu") as info:
+            y.backward(nyang.ones(2), retain_graph=True)
+        assert str(x.device) in str(info.value)
+    with pytest.raises(ValueError, match=r"gradient has shape \(1, 2\), expected \(2,\)"):
+        y.backward(gradient([[1.0, 1.0]]), retain_graph=True)
+    assert x.grad is None
+    y.backward(gradient([1, 3], np.int64), retain_graph=True)  # converted to the tensor's dtype, as in torch
+    assert x.grad.dtype == nyang.float32 and x.grad.tolist() == [2.0, 6.0]
+    x.grad = None
+    y.backward(gradient([1.0, 3.0], np.float64))
+    assert x.grad.dtype == nyang.float32 and x.grad.tolist() == [2.0, 6.0]
 
 
 def test_backward_from_an_integer_tensor_is_a_type_error():

@@ -1,11 +1,13 @@
 """Every differentiable op against PyTorch (float32) and finite differences (float64),
 on every backend. Each case is one function ``f(lib, *tensors)`` run with
 ``lib=nyang`` and ``lib=torch``, since nyang's API mirrors PyTorch's."""
+import warnings
+
 import numpy as np
 import pytest
 
 import nyang
-from tests.oracle import check_gradients, check_op, torch
+from tests.oracle import check_gradients, check_op, to_numpy, torch
 
 
 def _r(*shape, low=-2.0, high=2.0, seed=0):
@@ -147,3 +149,184 @@ def test_comparisons_are_bool_and_outside_the_graph(backend):
     for out in (a < 0, a <= 0, a > 0, a >= 0, a == a, a != 0, (a > 0) & (a < 1), (a > 0) | (a < -1), ~(a > 0)):
         assert out.dtype == nyang.bool and not out.requires_grad
     np.testing.assert_array_equal((a > 0).numpy(), _r(3, 4) > 0)
+
+
+# ---------------------------------------------------------------- type promotion
+def _typed(lib, backend, dtype, ndim):
+    """[1, 2, 3] (or 2 when 0-d) of ``dtype`` ([True, False, True] for bool), in nyang or torch."""
+    values = np.array([1, 2, 3]) if ndim else np.array(2)
+    values = values % 2 == 1 if dtype == "bool" else values.astype(dtype)
+    return torch.tensor(values) if lib is torch else nyang.tensor(backend.asarray(values))
+
+
+def _same_as_torch(ours, theirs):
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "nyang."), (ours.dtype, theirs.dtype)
+    np.testing.assert_allclose(to_numpy(ours).astype(np.float64), to_numpy(theirs).astype(np.float64), rtol=1e-6)
+
+
+_DTYPES = ["bool", "uint8", "int32", "int64", "float16", "float32", "float64"]
+_OPERANDS = [(d, n) for d in _DTYPES for n in (1, 0)] + [("number", 2), ("number", 2.5), ("number", True)]
+_BINARY = {"add": lambda L, a, b, c: a + b, "mul": lambda L, a, b, c: a * b, "div": lambda L, a, b, c: a / b,
+           "sub": lambda L, a, b, c: a - b, "pow": lambda L, a, b, c: a ** b,
+           "maximum": lambda L, a, b, c: L.maximum(a, b), "where": lambda L, a, b, c: L.where(c, a, b),
+           "lt": lambda L, a, b, c: a < b}
+
+
+def _is_bool(operand):
+    return operand[0] == "bool" or operand[1] is True
+
+
+@pytest.mark.parametrize("op", list(_BINARY))
+def test_mixed_dtypes_promote_as_torch(backend, op):
+    """Every pair of bool/integer/float tensors (with dims or 0-d) and Python numbers gives
+    torch's dtype and values. Left out: pairs torch refuses, two bools (array_api_strict
+    has no bool arithmetic) and float16 on array_api_strict (which has no float16)."""
+    f = _BINARY[op]
+    for x, y in [(x, y) for x in _OPERANDS for y in _OPERANDS]:
+        if x[0] == y[0] == "number" or _is_bool(x) and _is_bool(y):
+            continue
+        if backend.name == "array_api_strict" and "float16" in (x[0], y[0]):
+            continue
+
+        def run(lib):
+            a = x[1] if x[0] == "number" else _typed(lib, backend, *x)
+            b = y[1] if y[0] == "number" else _typed(lib, backend, *y)
+            return f(lib, a, b, _typed(lib, backend, "bool", 1))
+
+        try:
+            expected = run(torch)
+        except (RuntimeError, TypeError):
+            continue  # torch refuses this pair too (bool subtraction, maximum with a number)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ours = run(nyang)
+        assert str(ours.dtype) == str(expected.dtype).replace("torch.", "nyang."), (op, x, y, ours.dtype)
+        # float16 arithmetic rounds differently (torch computes it in float32)
+        np.testing.assert_allclose(ours.numpy().astype(np.float64), expected.numpy().astype(np.float64),
+                                   rtol=2e-3, err_msg=f"{op} {x} {y}")
+
+
+def test_the_audited_promotion_cases(backend):
+    def t(values, dtype=None):
+        return nyang.tensor(backend.asarray(np.array(values, dtype=dtype)))
+
+    assert (t([0, 1, 2]) * t([1.0, 1.0, 1.0], np.float32)).dtype == nyang.float32
+    assert (t([3, 4]) / 2).dtype == nyang.float32 and (t([3, 4]) / 2).tolist() == [1.5, 2.0]
+    assert (t([3, 4]) + 0.5).dtype == nyang.float32
+    assert nyang.exp(t([0, 1, 2])).dtype == nyang.float32
+    assert nyang.log(t([True])).dtype == nyang.float32
+    assert (t([True]) + 1).dtype == nyang.int64
+    assert (t([1.0, 1.0], np.float32) + True).tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "erf", "abs", "neg"])
+@pytest.mark.parametrize("dtype", ["bool", "int32", "int64"])
+def test_unary_ops_on_integers_and_bools_match_torch(backend, name, dtype):
+    """Float functions of integers and bools are float32; abs and neg keep integer dtypes."""
+    if dtype == "bool" and name in ("abs", "neg"):
+        pytest.skip("torch refuses abs and neg of bool")
+    with np.errstate(divide="ignore"):  # log(False)
+        ours = getattr(_typed(nyang, backend, dtype, 1), name)()
+    _same_as_torch(ours, getattr(_typed(torch, backend, dtype, 1), name)())
+
+
+@pytest.mark.parametrize("case", [
+    ("int_pow_half", lambda L, i, f: i ** 0.5), ("two_pow_int", lambda L, i, f: 2.0 ** i),
+    ("int_pow_int", lambda L, i, f: i ** i), ("clamp_int_float", lambda L, i, f: i.clamp(min=1.5)),
+    ("clamp_int_int", lambda L, i, f: i.clamp(max=2)), ("where_method", lambda L, i, f: f.where(i > 1, i)),
+    ("where_numbers", lambda L, i, f: L.where(i > 1, 1.0, 0)), ("int_gt_float", lambda L, i, f: i > 1.5),
+    ("int_eq_float_tensor", lambda L, i, f: i == f)], ids=lambda c: c[0])
+def test_more_mixed_dtype_ops_match_torch(backend, case):
+    i, f = np.array([1, 2, 3]), np.array([0.5, 2.0, 4.0], np.float32)
+    ours = case[1](nyang, nyang.tensor(backend.asarray(i)), nyang.tensor(backend.asarray(f)))
+    _same_as_torch(ours, case[1](torch, torch.tensor(i), torch.tensor(f)))
+
+
+def test_mixed_float_dtypes_give_each_operand_a_gradient_of_its_own_dtype(backend):
+    """float64 x float32 -> float32; a float64 0-d tensor does not widen a float32 tensor;
+    an integer operand takes no gradient. Gradients keep each operand's dtype (as torch)."""
+    arrays = [np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0], np.float32), np.array(1.5)]
+    results = []
+    for lib, make in ((nyang, lambda a: nyang.tensor(backend.asarray(a), requires_grad=True)),
+                      (torch, lambda a: torch.tensor(a, requires_grad=True))):
+        x, w, z = (make(a) for a in arrays)
+        h = x * 2
+        h.retain_grad()
+        counts = lib.tensor(backend.asarray(np.array([1, 2, 3]))) if lib is nyang else torch.tensor([1, 2, 3])
+        y = (h * w + z) / counts - lib.maximum(w, z) + lib.where(counts > 1, x, w)
+        y.sum().backward()
+        results.append((y, x.grad, w.grad, z.grad, h.grad))
+    for ours, theirs in zip(*results):
+        _same_as_torch(ours, theirs)
+
+
+def test_float16_gradients_stay_float16():
+    x = nyang.tensor(np.array([1.0, 2.0], np.float16), requires_grad=True)
+    w = nyang.tensor([0.5, 0.25], requires_grad=True)
+    (x * w).sum().backward()
+    assert x.grad.dtype == nyang.float16 and w.grad.dtype == nyang.float32
+    np.testing.assert_allclose(x.grad.numpy(), [0.5, 0.25])
+
+
+def test_matmul_of_different_dtypes_names_both(backend):
+    a = nyang.tensor(backend.asarray(np.ones((2, 2), np.float32)))
+    b = nyang.tensor(backend.asarray(np.ones((2, 2), np.int64)))
+    with pytest.raises(TypeError, match=r"matmul: .*same dtype.*nyang\.float32 and nyang\.int64"):
+        a @ b
+    with pytest.raises(RuntimeError):  # torch refuses it too
+        torch.ones(2, 2) @ torch.ones(2, 2, dtype=torch.int64)
+
+
+@pytest.mark.parametrize("case", [
+    ("sum", lambda t: t.sum()), ("sum_dim", lambda t: t.sum(dim=0)), ("amax", lambda t: t.amax()),
+    ("amin_dim", lambda t: t.amin(dim=1)), ("max", lambda t: t.max()), ("min", lambda t: t.min()),
+    ("max_dim", lambda t: t.max(dim=1).values), ("max_dim_indices", lambda t: t.max(dim=0).indices),
+    ("logsumexp", lambda t: t.logsumexp(dim=1))], ids=lambda c: c[0])
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int32", "int64"])
+def test_reductions_of_bools_and_integers_match_torch(backend, case, dtype):
+    values = np.array([[1, 0, 2], [2, 2, 0]])
+    values = values > 0 if dtype == "bool" else values.astype(dtype)
+    _same_as_torch(case[1](nyang.tensor(backend.asarray(values))), case[1](torch.tensor(values)))
+
+
+def test_reductions_torch_refuses_raise(backend):
+    ints = nyang.tensor(backend.asarray(np.array([1, 2])))
+    bools = nyang.tensor(backend.asarray(np.array([True, False])))
+    for call in (ints.mean, ints.var, ints.std, bools.mean, bools.var):
+        with pytest.raises(TypeError, match="floating-point"):
+            call()
+    with pytest.raises(TypeError, match="argmax: does not support bool"):
+        bools.argmax()
+    with pytest.raises(RuntimeError):
+        torch.tensor([True, False]).argmax()
+
+
+@pytest.mark.parametrize("name, kept, dropped", [
+    ("exp", "y", "x"), ("tanh", "y", "x"), ("sigmoid", "y", "x"), ("sqrt", "y", "x"),
+    ("log", "x", "y"), ("sin", "x", "y"), ("cos", "x", "y"), ("abs", "x", "y")])
+def test_unary_nodes_keep_only_what_backward_needs(name, kept, dropped):
+    x = nyang.tensor([0.5, 2.0], requires_grad=True)
+    node = getattr(x, name)().grad_fn
+    assert hasattr(node, kept) and not hasattr(node, dropped)
+
+
+def test_binary_nodes_keep_only_what_backward_needs():
+    x = nyang.tensor([0.5, 2.0], requires_grad=True)
+    c = nyang.tensor([3.0, 4.0])
+    node = (x * c).grad_fn  # the gradient of x needs only c
+    assert node.b is c.data and not hasattr(node, "a")
+    node = (c * x).grad_fn
+    assert node.a is c.data and not hasattr(node, "b")
+    assert not hasattr((x + c).grad_fn, "a") and not hasattr((x + c).grad_fn, "b")
+    node = (x / c).grad_fn
+    assert hasattr(node, "b") and not hasattr(node, "a")
+    assert not hasattr((x ** 2).grad_fn, "out") and hasattr((2.0 ** x).grad_fn, "out")
+
+
+def test_sigmoid_of_extreme_values_is_exact_and_silent(backend):
+    """No overflow in exp (and no RuntimeWarning) for |x| in the hundreds, values as torch's."""
+    x = np.array([-1000.0, -90.0, -20.0, 0.0, 20.0, 90.0, 1000.0], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = nyang.tensor(backend.asarray(x)).sigmoid().numpy()
+    # atol: at -90 torch gives 0 (exp(90) overflows), nyang the subnormal 8e-40
+    np.testing.assert_allclose(out, torch.tensor(x).sigmoid().numpy(), rtol=1e-6, atol=1e-38)

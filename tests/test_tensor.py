@@ -52,6 +52,29 @@ def test_repr_matches_torch_layout():
     assert repr(nyang.tensor([1.0], dtype=nyang.float64)) == "tensor([1.], dtype=nyang.float64)"
 
 
+@pytest.mark.parametrize("values", [
+    [float("nan"), 1.0], [0.0, -0.0], [float("inf"), -1.5], [-1.0, float("nan"), float("inf")], [1e-10, 1.0],
+    [123456.0, 0.001], 3.5, 7, [True, False], np.zeros(0, np.float32), np.zeros(0, np.int64),
+    np.zeros((0, 3), np.float32), np.zeros((2, 0), np.int32), np.arange(2000), np.arange(2000, dtype=np.float32) / 7,
+    np.arange(30, dtype=np.float32), np.arange(3000).reshape(10, 10, 30), np.arange(1001, dtype=np.float32) - 500.5,
+    np.random.default_rng(0).standard_normal((40, 40)).astype(np.float32),
+    np.arange(6, dtype=np.float64).reshape(2, 3) / 3, np.arange(6, dtype=np.float16).reshape(2, 3) / 3,
+    np.arange(50, dtype=np.int32) * 1000, np.ones(25, bool),
+], ids=lambda v: f"{np.asarray(v).dtype}{np.asarray(v).shape}")
+def test_repr_matches_torch(values):
+    """Widths from the nonzero finite values only (nan, inf and zeros do not pad the rest),
+    empty tensors, summaries with ``...``, line wrapping and the dtype suffix, as torch."""
+    expected = repr(torch.tensor(values)).replace("torch.", "nyang.")
+    assert repr(nyang.tensor(values)) == expected
+
+
+def test_repr_wraps_suffixes_as_torch():
+    values = np.arange(30, dtype=np.float64) / 3
+    x, t = nyang.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+    assert repr(x) == repr(t).replace("torch.", "nyang.")
+    assert repr(x * 2) == repr(t * 2).replace("torch.", "nyang.").replace("MulBackward0", "MulBackward")
+
+
 def test_factories_shapes_and_values():
     np.testing.assert_array_equal(nyang.zeros(2, 3).numpy(), np.zeros((2, 3)))
     np.testing.assert_array_equal(nyang.ones((2,)).numpy(), np.ones(2))

@@ -1,20 +1,24 @@
 """Elementwise arithmetic and functions, matrix products and dtype casts.
 
 Binary ops broadcast like NumPy/PyTorch and accept Python numbers on either side;
-their backward sums each gradient back to its input's shape.
+their backward sums each gradient back to its input's shape. The Tensor operators
+bring both operands to PyTorch's result dtype first (``nyang.tensor._operands``);
+the float functions (exp, log, ...) take integer and bool arrays as the default
+float dtype, as PyTorch does.
 """
 import math
 
+from nyang import dtypes
 from nyang.autograd import Function
 from nyang.functional._util import broadcast_shapes, shape_of, unbroadcast
 
 
 class _Binary(Function):
-    """Shared forward bookkeeping of the broadcasting binary ops; ``saves_inputs``
-    keeps both operands on ctx for backward."""
+    """Shared forward bookkeeping of the broadcasting binary ops: ``compute`` the
+    result, then ``save(ctx, a, b, out)`` (None: nothing) keeps on ctx what backward needs."""
 
     name = ""
-    saves_inputs = False
+    save = None
 
     @staticmethod
     def compute(xp, a, b):
@@ -23,13 +27,18 @@ class _Binary(Function):
     @classmethod
     def forward(cls, ctx, a, b):
         ctx.shapes = (shape_of(a), shape_of(b))
-        if cls.saves_inputs:
-            ctx.a, ctx.b = a, b
         try:
-            return cls.compute(ctx.xp, a, b)
+            out = cls.compute(ctx.xp, a, b)
         except (ValueError, TypeError):
             broadcast_shapes(*ctx.shapes, cls.name)  # raises the clear error when shapes clash
             raise
+        if cls.save is not None:
+            cls.save(ctx, a, b, out)
+        return out
+
+
+def _save_both(ctx, a, b, out):
+    ctx.a, ctx.b = a, b
 
 
 class Add(_Binary):
@@ -56,8 +65,15 @@ class Sub(_Binary):
 
 class Mul(_Binary):
     name = "mul"
-    saves_inputs = True
     compute = staticmethod(lambda xp, a, b: a * b)
+
+    @staticmethod
+    def save(ctx, a, b, out):
+        n = ctx.needs_input_grad
+        if n[0]:
+            ctx.b = b  # d(ab)/da = b
+        if n[1]:
+            ctx.a = a
 
     @staticmethod
     def backward(ctx, g):
@@ -68,8 +84,13 @@ class Mul(_Binary):
 
 class Div(_Binary):
     name = "div"
-    saves_inputs = True
     compute = staticmethod(lambda xp, a, b: a / b)
+
+    @staticmethod
+    def save(ctx, a, b, out):
+        ctx.b = b  # both gradients divide by b; only b's needs a
+        if ctx.needs_input_grad[1]:
+            ctx.a = a
 
     @staticmethod
     def backward(ctx, g):
@@ -83,15 +104,13 @@ class Pow(_Binary):
     """``a ** b``; either side may be a Python number."""
 
     name = "pow"
-    saves_inputs = True
-
-    @classmethod
-    def forward(cls, ctx, a, b):
-        out = super().forward(ctx, a, b)
-        ctx.out = out
-        return out
-
     compute = staticmethod(lambda xp, a, b: a ** b)
+
+    @staticmethod
+    def save(ctx, a, b, out):
+        ctx.a, ctx.b = a, b
+        if ctx.needs_input_grad[1]:
+            ctx.out = out  # d(a^b)/db = a^b log a
 
     @staticmethod
     def backward(ctx, g):
@@ -116,7 +135,7 @@ class Maximum(_Binary):
     """Elementwise maximum; where the inputs tie, each gets half the gradient (as PyTorch)."""
 
     name = "maximum"
-    saves_inputs = True
+    save = staticmethod(_save_both)
     compute = staticmethod(lambda xp, a, b: xp.maximum(a, b))
     a_wins = staticmethod(lambda a, b: a > b)
 
@@ -180,6 +199,10 @@ class MatMul(Function):
             raise ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)} cannot be multiplied "
                              f"({k_a} != {k_b}: the last dimension of the first must equal "
                              f"the {'only' if b.ndim == 1 else 'second-to-last'} dimension of the second)")
+        if a.dtype != b.dtype:  # as PyTorch: no silent promotion inside a matrix product
+            xp_dtypes = dtypes.OF_ARRAY[ctx.xp]
+            raise TypeError(f"matmul: expected both operands to have the same dtype, got "
+                            f"{xp_dtypes[a.dtype]} and {xp_dtypes[b.dtype]}; convert one with .to(dtype)")
         ctx.a, ctx.b = a, b
         return ctx.xp.matmul(a, b)
 
@@ -200,18 +223,35 @@ class MatMul(Function):
         return ga, gb
 
 
+def _as_float(xp, x):
+    """``x``, or for an integer or bool array ``x`` as the default float dtype (as PyTorch
+    does for exp, log, ...); an integer input never needs a gradient."""
+    if dtypes.OF_ARRAY[xp][x.dtype].is_floating_point:
+        return x
+    return xp.astype(x, getattr(xp, dtypes.default_float.name))
+
+
 class _Unary(Function):
-    """An elementwise function y = f(x) whose derivative is written with x, y."""
+    """An elementwise float function y = f(x). Its derivative ``df`` is written with
+    x, or with y where ``uses_output`` is set; ctx keeps only that one (``x`` or ``y``)."""
+
+    uses_output = False
 
     @classmethod
     def forward(cls, ctx, x):
-        y = cls.f(ctx.xp, x)
-        ctx.x, ctx.y = x, y
+        xp = ctx.xp
+        if not dtypes.OF_ARRAY[xp][x.dtype].is_floating_point:
+            x = _as_float(xp, x)
+        y = cls.f(xp, x)
+        if cls.uses_output:
+            ctx.y = y
+        else:
+            ctx.x = x
         return y
 
     @classmethod
     def backward(cls, ctx, g):
-        return g * cls.df(ctx.xp, ctx.x, ctx.y)
+        return g * cls.df(ctx.xp, ctx.y if cls.uses_output else ctx.x)
 
 
 class Neg(Function):
@@ -224,51 +264,70 @@ class Neg(Function):
         return -g
 
 
-class Abs(_Unary):
-    f = staticmethod(lambda xp, x: xp.abs(x))
-    df = staticmethod(lambda xp, x, y: xp.sign(x))
+class Abs(Function):
+    """|x|, keeping integer dtypes (as PyTorch); the gradient is sign(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return ctx.xp.abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.xp.sign(ctx.x)
 
 
 class Exp(_Unary):
+    uses_output = True
     f = staticmethod(lambda xp, x: xp.exp(x))
-    df = staticmethod(lambda xp, x, y: y)
+    df = staticmethod(lambda xp, y: y)
 
 
 class Log(_Unary):
     f = staticmethod(lambda xp, x: xp.log(x))
-    df = staticmethod(lambda xp, x, y: 1.0 / x)
+    df = staticmethod(lambda xp, x: 1.0 / x)
 
 
 class Sqrt(_Unary):
+    uses_output = True
     f = staticmethod(lambda xp, x: xp.sqrt(x))
-    df = staticmethod(lambda xp, x, y: 0.5 / y)
+    df = staticmethod(lambda xp, y: 0.5 / y)
 
 
 class Sin(_Unary):
     f = staticmethod(lambda xp, x: xp.sin(x))
-    df = staticmethod(lambda xp, x, y: xp.cos(x))
+    df = staticmethod(lambda xp, x: xp.cos(x))
 
 
 class Cos(_Unary):
     f = staticmethod(lambda xp, x: xp.cos(x))
-    df = staticmethod(lambda xp, x, y: -xp.sin(x))
+    df = staticmethod(lambda xp, x: -xp.sin(x))
 
 
 class Tanh(_Unary):
+    uses_output = True
     f = staticmethod(lambda xp, x: xp.tanh(x))
-    df = staticmethod(lambda xp, x, y: 1.0 - y * y)
+    df = staticmethod(lambda xp, y: 1.0 - y * y)
+
+
+def _sigmoid(xp, x):
+    """1 / (1 + exp(-x)) written with z = exp(-|x|) <= 1, so nothing overflows (and
+    warns) for large |x|: 1 / (1 + z) for x >= 0, z / (1 + z) = 1 / (1 + exp(-x)) below."""
+    z = xp.exp(-xp.abs(x))
+    inv = 1.0 / (1.0 + z)
+    return xp.where(x >= 0, inv, z * inv)
 
 
 class Sigmoid(_Unary):
-    # 1 / (1 + exp(-x)) overflows harmlessly to 0 for very negative x.
-    f = staticmethod(lambda xp, x: 1.0 / (1.0 + xp.exp(-x)))
-    df = staticmethod(lambda xp, x, y: y * (1.0 - y))
+    uses_output = True
+    f = staticmethod(lambda xp, x: _sigmoid(xp, x))
+    df = staticmethod(lambda xp, y: y * (1.0 - y))
 
 
 class Erf(Function):
     @staticmethod
     def forward(ctx, x):
-        ctx.x = x
+        x = ctx.x = _as_float(ctx.xp, x)
         return ctx.kernels.erf(ctx.xp, x)
 
     @staticmethod
@@ -328,4 +387,10 @@ def compare(a, b, op):
         return Tensor._wrap(_COMPARISONS[op](a_data, b_data), t._device)
     except (ValueError, TypeError):
         broadcast_shapes(shape_of(a_data), shape_of(b_data), op)
+        if op not in ("and", "or", "xor"):  # mixed dtypes the library refuses: compare in
+            from nyang.tensor import _operands  # the common dtype, as PyTorch does
+
+            a2, b2 = _operands(a, b)
+            if a2 is not a or b2 is not b:
+                return compare(a2, b2, op)
         raise

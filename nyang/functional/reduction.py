@@ -1,10 +1,14 @@
 """Reductions over dims: sum, mean, var/std, max/min, logsumexp, argmax/argmin.
 
 ``dim`` is None (all dims), an int or a tuple; ``keepdim`` keeps reduced dims as
-size 1. The backward re-inserts the reduced dims and broadcasts back.
+size 1. The backward re-inserts the reduced dims and broadcasts back. Dtypes follow
+PyTorch: sums of integers and bools are int64, max/min keep the dtype (bool too),
+logsumexp of integers is the default float dtype.
 """
+from nyang import dtypes
 from nyang.autograd import Function
 from nyang.functional._util import normalize_dims
+from nyang.functional.math import _as_float
 
 
 def _expand_reduced(xp, g, in_shape, axes):
@@ -14,10 +18,15 @@ def _expand_reduced(xp, g, in_shape, axes):
 
 
 class Sum(Function):
+    """Sum over dims; integer and bool inputs sum as int64 (as PyTorch)."""
+
     @staticmethod
     def forward(ctx, x, axes, keepdim):
+        xp = ctx.xp
         ctx.shape, ctx.axes = x.shape, axes
-        return ctx.xp.sum(x, axis=axes, keepdims=keepdim)
+        if not dtypes.OF_ARRAY[xp][x.dtype].is_floating_point:
+            x = xp.astype(x, xp.int64, copy=False)
+        return xp.sum(x, axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -64,9 +73,12 @@ class AMax(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim, largest):
         xp = ctx.xp
-        out = (xp.max if largest else xp.min)(x, axis=axes, keepdims=True)
-        ctx.mask = x == out
-        ctx.axes = axes
+        if dtypes.OF_ARRAY[xp][x.dtype] is dtypes.bool_:  # the largest bool is any, the smallest all
+            out = (xp.any if largest else xp.all)(x, axis=axes, keepdims=True)
+        else:
+            out = (xp.max if largest else xp.min)(x, axis=axes, keepdims=True)
+        if ctx.needs_input_grad[0]:
+            ctx.mask, ctx.axes = x == out, axes
         return out if keepdim else xp.squeeze(out, axis=axes) if axes else xp.reshape(out, ())
 
     @staticmethod
@@ -83,6 +95,7 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = ctx.xp
+        x = _as_float(xp, x)
         m = xp.max(x, axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0.0)
         out = xp.log(xp.sum(xp.exp(x - m), axis=axes, keepdims=True)) + m
