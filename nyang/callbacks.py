@@ -87,8 +87,17 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Write ``best.npz`` (the model's state dict when ``monitor`` improves) and
-    ``last.npz`` (everything needed to resume) into ``dirpath`` after each epoch."""
+    """Write ``best.npz`` (the model when ``monitor`` improves) and ``last.npz``
+    (everything needed to resume) into ``dirpath`` after each epoch.
+
+    ``best.npz`` is a model file: ``nyang.load_model(path)``, ``nyang eval`` and
+    ``nyang predict`` rebuild the model from it, with metadata ``classes``,
+    ``input_shape`` (of one sample, from the first training batch), ``epoch``,
+    ``monitor`` and ``value``. ``nyang.load(path)`` also gives those as top-level
+    entries, and the weights as ``["model"]`` (the same arrays as ``["state_dict"]``,
+    stored once). When a module's class is not registered (``@nyang.nn.register``),
+    the architecture cannot be stored: the file then holds the weights and entries
+    only, and ``architecture_error`` says why."""
 
     def __init__(self, dirpath, monitor="valid_loss", mode="auto", save_last=True):
         self.dirpath, self.monitor, self.save_last = str(dirpath), monitor, save_last
@@ -103,15 +112,26 @@ class ModelCheckpoint(Callback):
         os.makedirs(self.dirpath, exist_ok=True)
 
     def on_epoch_end(self, trainer, row):
-        from nyang.checkpoint import save
-
         value = row.get(self.monitor)
         if improved(value, self.best, self.mode):
             self.best, self.best_epoch = value, row["epoch"]
-            save({"model": trainer.model.state_dict(), "epoch": row["epoch"], "monitor": self.monitor,
-                  "value": value, "classes": trainer.classes}, self.best_path)
+            self.save_best(trainer.model, {"epoch": row["epoch"], "monitor": self.monitor, "value": value,
+                                           "classes": getattr(trainer, "classes", None),
+                                           "input_shape": getattr(trainer, "input_shape", None)})
         if self.save_last:
             trainer.save_last(os.path.join(self.dirpath, "last.npz"))
+
+    def save_best(self, model, info):
+        """Write ``model`` and ``info`` (epoch, monitor, value, classes, input_shape) to ``best_path``."""
+        from nyang.checkpoint import model_record, save, save_model_record
+
+        info = {k: (list(v) if isinstance(v, tuple) else v) for k, v in info.items()}
+        try:
+            record = model_record(model, metadata=info)
+        except TypeError as exc:  # a module class that is not registered: keep the weights only
+            save({"model": model.state_dict(), **info, "architecture_error": str(exc)}, self.best_path)
+            return
+        save_model_record({**record, "model": record["state_dict"], **info}, self.best_path)
 
     def state_dict(self):
         return {"best": self.best, "best_epoch": self.best_epoch}
@@ -148,8 +168,14 @@ class LearningRateMonitor(Callback):
 
 
 class WandbLogger(Callback):
-    """Send each epoch's row to Weights & Biases (``pip install wandb``; honours
-    ``WANDB_MODE=offline``)."""
+    """Send each epoch's row to Weights & Biases (``pip install wandb``).
+
+    ``wandb.init`` gets ``project``, the run's configuration (what ``fit`` writes to
+    ``run.json``: its arguments, the optimizer and scheduler with their
+    hyper-parameters, versions, and the ``nyang`` command's options) updated with
+    ``config``, ``mode`` from ``WANDB_MODE`` when set (``offline`` logs locally),
+    and ``init_kwargs``. Each epoch's row is logged with ``step=epoch``; the run is
+    finished when fit ends."""
 
     def __init__(self, project="nyang", config=None, **init_kwargs):
         try:
@@ -157,10 +183,14 @@ class WandbLogger(Callback):
         except ImportError:
             raise ImportError("logger='wandb' needs the wandb package: pip install wandb") from None
         self.wandb = wandb
-        self.project, self.config, self.init_kwargs, self.run = project, config or {}, init_kwargs, None
+        self.project, self.config, self.init_kwargs, self.run = project, dict(config or {}), init_kwargs, None
 
     def on_fit_start(self, trainer):
-        self.run = self.wandb.init(project=self.project, config=self.config, **self.init_kwargs)
+        run_config = trainer.run_config() if hasattr(trainer, "run_config") else {}
+        kwargs = dict(self.init_kwargs)
+        if os.environ.get("WANDB_MODE") and "mode" not in kwargs:
+            kwargs["mode"] = os.environ["WANDB_MODE"]
+        self.run = self.wandb.init(project=self.project, config={**run_config, **self.config}, **kwargs)
 
     def on_epoch_end(self, trainer, row):
         self.run.log(dict(row), step=row["epoch"])
@@ -168,3 +198,4 @@ class WandbLogger(Callback):
     def on_fit_end(self, trainer):
         if self.run is not None:
             self.run.finish()
+            self.run = None

@@ -60,6 +60,11 @@ class CheckpointError(ValueError):
     a newer nyang, or holding something nyang refuses to run (a pickle)."""
 
 
+class NoArchitectureError(CheckpointError):
+    """``load_model`` was given a checkpoint that holds weights but no architecture
+    (written by ``nyang.save``, not ``nyang.save_model``)."""
+
+
 def _refusal(path, detail=""):
     return CheckpointError(f"{path} contains a pickled object{detail}; nyang.load refuses to unpickle "
                            f"untrusted files; if you trust it, use nyang.load(path, trusted=True)")
@@ -98,7 +103,9 @@ def _save_npz(obj, path, content):
             "content": content, "tree": encoder.encode(obj, "obj"), "arrays": encoder.records}
     arrays = dict(encoder.arrays)
     arrays[META_KEY] = np.frombuffer(json.dumps(meta, allow_nan=False).encode("utf-8"), dtype=np.uint8)
-    _write_atomically(path, lambda f: np.savez(f, allow_pickle=False, **arrays))
+    # every entry is numeric (the encoder refuses object dtypes), so nothing in the file is pickled;
+    # no allow_pickle keyword: NumPy before 2.2 would store it as an array named "allow_pickle"
+    _write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 def _write_atomically(path, write):
@@ -438,16 +445,10 @@ class _Decoder:
 
 
 # ================================================================ whole models
-def save_model(model, path, metadata=None):
-    """Save ``model``'s architecture (registered classes and their constructor
-    arguments, as JSON) and its state dict to one ``.npz`` file, atomically.
-
-    Built-in layers and Sequential/ModuleList/ModuleDict of them are known; classes
-    of your own need ``@nyang.nn.register`` (see ``nyang.nn.registry``). The model is
-    not moved: tensors on another device are copied to the host for writing.
-    ``metadata`` (anything :func:`save` stores, e.g. ``{"classes": [...]}``) is kept
-    beside them for ``load_model(path, with_metadata=True)``. ``nyang.load`` of the
-    file gives ``{"architecture": ..., "state_dict": ..., "metadata": ...}``."""
+def model_record(model, metadata=None):
+    """What :func:`save_model` writes: ``{"architecture": ..., "state_dict": ...,
+    "metadata": ...}``. Raises TypeError when a module's class is not registered
+    (see ``nyang.nn.registry``), so its architecture cannot be stored."""
     from nyang.nn.registry import CONTAINERS, config_of, name_of
 
     def describe(module):
@@ -459,8 +460,30 @@ def save_model(model, path, metadata=None):
             spec["children"] = {key: describe(child) for key, child in module._modules.items()}
         return spec
 
-    _save_npz({"architecture": describe(model), "state_dict": model.state_dict(), "metadata": metadata},
-              path, "model")
+    return {"architecture": describe(model), "state_dict": model.state_dict(), "metadata": metadata}
+
+
+def save_model(model, path, metadata=None):
+    """Save ``model``'s architecture (registered classes and their constructor
+    arguments, as JSON) and its state dict to one ``.npz`` file, atomically.
+
+    Built-in layers and Sequential/ModuleList/ModuleDict of them are known; classes
+    of your own need ``@nyang.nn.register`` (see ``nyang.nn.registry``). The model is
+    not moved: tensors on another device are copied to the host for writing.
+    ``metadata`` (anything :func:`save` stores, e.g. ``{"classes": [...]}``) is kept
+    beside them for ``load_model(path, with_metadata=True)``. ``nyang.load`` of the
+    file gives ``{"architecture": ..., "state_dict": ..., "metadata": ...}``."""
+    save_model_record(model_record(model, metadata), path)
+
+
+def save_model_record(record, path):
+    """Write ``record`` (a :func:`model_record`, possibly with more top-level entries,
+    as ``fit``'s ``best.npz`` has) as a model file that :func:`load_model` reads."""
+    if not (isinstance(record, dict) and {"architecture", "state_dict"} <= set(record)):
+        raise ValueError(f"save_model_record: record must be a dict with 'architecture' and 'state_dict' "
+                         f"(from model_record), got {type(record).__name__} with keys "
+                         f"{sorted(record) if isinstance(record, dict) else None}")
+    _save_npz(record, path, "model")
 
 
 def load_model(path, device=None, with_metadata=False):
@@ -475,8 +498,9 @@ def load_model(path, device=None, with_metadata=False):
 
     obj, meta = _read(path, device, trusted=False)
     if meta is None or meta.get("content") != "model":
-        raise CheckpointError(f"{path} holds no model architecture (it was not written by nyang.save_model); "
-                              f"build the model in code and call model.load_state_dict(nyang.load(path))")
+        raise NoArchitectureError(f"{path} holds no model architecture (it was not written by "
+                                  f"nyang.save_model); build the model in code and call "
+                                  f"model.load_state_dict(nyang.load(path))")
     dev = as_device(device) if device is not None else get_device()
     generator = default_generator()
     rng_state = generator.get_state()

@@ -408,26 +408,15 @@ def _run(args):
 
 def add_compare_parser(sub):
     """Add the ``compare`` subcommand to the ``nyang`` parser's subparsers ``sub``."""
-    from nyang.cli import DATASETS, OPTIMIZERS, SCHEDULERS
+    from nyang.cli import DATASETS, recipe_options
 
     p = sub.add_parser("compare", help="train the same model in nyang and PyTorch and compare them",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", default="digits", help=f"one of {', '.join(DATASETS)} or an image folder")
-    p.add_argument("--model", default="cnn", choices=["mlp", "cnn", "lenet", "vgg-small"],
-                   help="vgg-small is built without dropout here")
-    p.add_argument("--config", help="a TOML file as `nyang train` takes (options and [model] layers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=None, help="resize image-folder images to this size")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    p.add_argument("--scheduler", default="none", choices=SCHEDULERS)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--grad-clip", type=float, default=None, help="max gradient norm")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (each side)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    recipe_options(p, model_help="vgg-small is built without dropout here",
+                   patience_help="early-stopping patience in epochs (each side)")
     p.add_argument("--out", help="output folder (default runs/compare-DATA-MODEL)")
     p.add_argument("--no-memory", action="store_true", help="skip the two memory subprocesses")
     # options of `nyang train` configs that compare accepts (device and resume are checked in _run)

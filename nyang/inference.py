@@ -37,8 +37,11 @@ def metric_function(metric):
 
 
 def hard_labels(target):
-    """Class indices from a target Tensor: itself, or the argmax of soft labels (N, C)."""
-    return target.argmax(dim=1) if target.dtype.is_floating_point and target.ndim == 2 else target
+    """Class indices from a target Tensor: itself, the argmax of soft labels (N, C),
+    or the flattened 0/1 targets (N, 1) of a single-logit binary model."""
+    if target.dtype.is_floating_point and target.ndim == 2:
+        return target.argmax(dim=1) if target.shape[1] > 1 else target.reshape(-1)
+    return target
 
 
 def predicted_classes(output):
@@ -49,7 +52,8 @@ def predicted_classes(output):
 
 
 def progress_bar(iterable, enabled, **kwargs):
-    """A tqdm bar when ``enabled`` and stderr is a terminal; the iterable otherwise."""
+    """A tqdm bar when ``enabled`` and stderr is a terminal; the iterable otherwise
+    (``iterable=None`` gives a bar updated by hand, or None)."""
     if not enabled or not sys.stderr.isatty():
         return iterable
     from tqdm.auto import tqdm
@@ -67,19 +71,23 @@ def split_batch(batch):
 def evaluate(model, loader, metrics=("accuracy",), loss_fn=None, progress=True, desc="eval"):
     """Loss (when ``loss_fn`` is given) and ``metrics`` of ``model`` over ``loader``,
     in eval mode under no_grad (the previous mode is restored). Returns a dict
-    such as ``{"loss": 0.12, "accuracy": 0.97}``."""
+    such as ``{"loss": 0.12, "accuracy": 0.97}``. ``progress`` shows a bar with the
+    running loss when stderr is a terminal."""
     was_training = model.training
     model.eval()
     named = [metric_function(m) for m in metrics]
     loss_sum, count, preds, targets = 0.0, 0, [], []
+    bar = progress_bar(loader, progress, desc=desc, leave=False)
     try:
         with no_grad():
-            for batch in progress_bar(loader, progress, desc=desc, leave=False):
+            for batch in bar:
                 x, y = split_batch(batch)
                 out = model(x)
                 n = out.shape[0]
                 if loss_fn is not None:
                     loss_sum += float(loss_fn(out, y).item()) * n
+                    if bar is not loader:
+                        bar.set_postfix(loss=f"{loss_sum / (count + n):.4f}", refresh=False)
                 count += n
                 preds.append(predicted_classes(out).numpy())
                 targets.append(hard_labels(y).numpy())
@@ -94,25 +102,28 @@ def evaluate(model, loader, metrics=("accuracy",), loss_fn=None, progress=True, 
     return result
 
 
-def predict(model, inputs, batch_size=256, progress=False):
+def predict(model, inputs, batch_size=256, progress=True):
     """Probabilities (N, C) and classes (N,) of ``model`` for ``inputs``: a Tensor or
     array of inputs (N, ...), a Dataset, or a DataLoader. Runs in eval mode under
-    no_grad; softmax over (N, C) logits, sigmoid over one logit per sample."""
+    no_grad; softmax over (N, C) logits, sigmoid over one logit per sample.
+    ``progress`` shows a bar when stderr is a terminal, as :func:`evaluate` does."""
     from nyang.data import DataLoader, Dataset
 
     if isinstance(inputs, DataLoader):
-        loader = inputs
+        loader, total = inputs, len(inputs)
     elif isinstance(inputs, Dataset):
         loader = DataLoader(inputs, batch_size=batch_size)
+        total = len(loader)
     else:
         tensor = inputs if isinstance(inputs, Tensor) else as_tensor(np.asarray(inputs, dtype=np.float32))
         loader = (tensor[i:i + batch_size] for i in range(0, tensor.shape[0], batch_size))
+        total = -(-tensor.shape[0] // batch_size)
     was_training = model.training
     model.eval()
     probabilities = []
     try:
         with no_grad():
-            for batch in progress_bar(loader, progress, desc="predict", leave=False):
+            for batch in progress_bar(loader, progress, desc="predict", leave=False, total=total):
                 x, _ = split_batch(batch)
                 out = model(x)
                 if out.ndim == 2 and out.shape[1] > 1:

@@ -30,7 +30,12 @@ CHECKPOINT_KIND = "nyang-training-state"
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite. ``where`` says when (epoch and
+    step), without the advice that follows it in the message."""
+
+    def __init__(self, message, where=None):
+        super().__init__(message)
+        self.where = where if where is not None else message
 
 
 class History:
@@ -79,22 +84,28 @@ class _EpochAccumulator:
     Losses are read back to the host every ``read_every`` steps (every step on the
     CPU, where reading is free; on a GPU only now and then, since each read waits
     for the device), checked for NaN/inf, and summed in float64 on the host.
-    Predicted and true classes stay on the device until the epoch ends."""
+    Predicted and true classes stay on the device until the epoch ends. With
+    ``count_correct``, the number of right predictions is summed on the device and
+    read at the same points, for the progress bar's running accuracy."""
 
-    def __init__(self, partial, check_finite, read_every):
+    def __init__(self, partial, check_finite, read_every, count_correct=False):
         partial = partial or {"loss_sum": 0.0, "count": 0, "preds": [], "targets": []}
         self.loss_sum, self.count = partial["loss_sum"], partial["count"]
         self.preds = [np.asarray(a) for a in partial["preds"]]
         self.targets = [np.asarray(a) for a in partial["targets"]]
-        self.check_finite, self.read_every = check_finite, read_every
-        self.pending, self.pending_count = [], 0
+        self.check_finite, self.read_every, self.count_correct = check_finite, read_every, count_correct
+        self.correct = sum(int((p == t).sum()) for p, t in zip(self.preds, self.targets))
+        self.pending, self.pending_count, self.pending_correct = [], 0, []
 
     def add(self, loss, out, y):
         n = out.shape[0]
         self.pending.append(loss.detach() * n if self.read_every > 1 else loss.detach())
         self.pending_count += n
-        self.preds.append(predicted_classes(out.detach()))
-        self.targets.append(hard_labels(y))
+        pred, target = predicted_classes(out.detach()), hard_labels(y)
+        self.preds.append(pred)
+        self.targets.append(target)
+        if self.count_correct:
+            self.pending_correct.append((pred == target).sum())
         if len(self.pending) >= self.read_every:
             self.read()
 
@@ -108,8 +119,17 @@ class _EpochAccumulator:
         else:
             total = float(sum(self.pending[1:], self.pending[0]).item())
             self.check_finite(total)
+        if self.pending_correct:
+            self.correct += int(sum(self.pending_correct[1:], self.pending_correct[0]).item())
         self.loss_sum, self.count = self.loss_sum + total, self.count + self.pending_count
-        self.pending, self.pending_count = [], 0
+        self.pending, self.pending_count, self.pending_correct = [], 0, []
+
+    def running(self):
+        """(mean loss, accuracy or None) of the steps read so far, without reading
+        more (no wait for the device); (None, None) before the first read."""
+        if self.count == 0:
+            return None, None
+        return self.loss_sum / self.count, (self.correct / self.count if self.count_correct else None)
 
     def mean_loss(self):
         self.read()
@@ -160,7 +180,7 @@ class Trainer:
     def __init__(self, model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, scheduler=None,
                  scheduler_interval="epoch", grad_clip=None, metrics=("accuracy",), monitor=None, patience=None,
                  min_delta=0.0, out_dir=None, callbacks=(), progress=True, logger=None, resume=None,
-                 verbose=True, classes=None, amp=False, log_every=50):
+                 verbose=True, classes=None, amp=False, log_every=50, config=None):
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
         if scheduler_interval not in ("epoch", "step"):
@@ -172,6 +192,10 @@ class Trainer:
         self.epochs, self.scheduler, self.scheduler_interval = epochs, scheduler, scheduler_interval
         self.grad_clip, self.progress, self.verbose, self.classes = grad_clip, progress, verbose, classes
         self.amp, self.log_every = bool(amp), int(log_every)
+        self.patience, self.min_delta, self.config = patience, min_delta, dict(config or {})
+        self.resume = None if resume is None else str(resume)
+        self.logger = logger if logger is None or isinstance(logger, str) else type(logger).__name__
+        self.input_shape = None  # of one sample, from the first training batch (stored in best.npz)
         self.scaler = GradScaler(enabled=self.amp)
         self.metrics = [metric_function(m) for m in metrics]
         self.monitor = monitor or ("valid_loss" if valid_loader is not None else "train_loss")
@@ -217,6 +241,7 @@ class Trainer:
             "partial": self._partial,
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "classes": self.classes,
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
             "grad_scaler": self.scaler.state_dict(),
         }
 
@@ -256,6 +281,8 @@ class Trainer:
         for cb, cb_state in zip(self.callbacks, state["callbacks"]):
             cb.load_state_dict(cb_state)
         self.classes = self.classes or state.get("classes")
+        if state.get("input_shape") is not None:
+            self.input_shape = tuple(state["input_shape"])
         self.scaler.load_state_dict(state.get("grad_scaler") or {})
 
     # ------------------------------------------------------------ the loop
@@ -268,20 +295,39 @@ class Trainer:
 
     def _check_finite(self, value):
         if not math.isfinite(value):
-            where = (f"step {self.step + 1} (batch {self.batch + 1}); stopped before the update" if self._on_cpu
-                     else f"one of the {self.log_every} steps up to step {self.step + 1}")
-            raise NonFiniteLossError(f"fit: the training loss became {value} at epoch {self.epoch + 1}, {where}. "
-                                     f"Try a smaller learning rate or gradient clipping (grad_clip=1.0).")
+            step = (f"step {self.step + 1} (batch {self.batch + 1}); stopped before the update" if self._on_cpu
+                    else f"one of the {self.log_every} steps up to step {self.step + 1}")
+            where = f"the training loss became {value} at epoch {self.epoch + 1}, {step}"
+            raise NonFiniteLossError(f"fit: {where}. Try a smaller learning rate or gradient clipping "
+                                     f"(grad_clip=1.0).", where=where)
 
-    def _train_epoch(self):
+    def _open_bar(self):
+        """The epoch's training bar (updated by hand, so it stays open through
+        validation with the epoch's final numbers), or None when quiet."""
+        return progress_bar(None, self.progress, desc=f"epoch {self.epoch + 1}/{self.epochs}", leave=False,
+                            total=len(self.train_loader) - self.batch, unit="batch")
+
+    def _postfix(self, bar, loss, metric, lr):
+        """Show loss, the first metric (when known) and lr on ``bar``."""
+        items = {} if loss is None else {"loss": f"{loss:.4f}"}
+        if metric is not None and self.metrics:
+            items[self.metrics[0][0]] = f"{metric:.4f}"
+        items["lr"] = f"{lr:.2e}"
+        bar.set_postfix(items)
+
+    def _train_epoch(self, bar=None):
+        from nyang.metrics import accuracy
         from nyang.nn.utils import clip_grad_norm_
 
         self.model.train()
-        acc = _EpochAccumulator(self._partial, self._check_finite, 1 if self._on_cpu else self.log_every)
-        bar = progress_bar(self.train_loader, self.progress, desc=f"epoch {self.epoch + 1}/{self.epochs}",
-                           leave=False, total=len(self.train_loader) - self.batch, unit="batch")
-        for batch in bar:
+        # the running accuracy costs one small sum per step, read with the loss: only for a bar that shows it
+        count_correct = bar is not None and bool(self.metrics) and self.metrics[0][1] is accuracy
+        acc = _EpochAccumulator(self._partial, self._check_finite, 1 if self._on_cpu else self.log_every,
+                                count_correct)
+        for batch in self.train_loader:
             x, y = split_batch(batch)
+            if self.input_shape is None and getattr(x, "shape", None) is not None:
+                self.input_shape = tuple(x.shape[1:])
             try:
                 with autocast(enabled=self.amp):
                     out = self.model(x)
@@ -308,8 +354,10 @@ class Trainer:
             self.batch += 1
             self.step += 1
             self._call("on_batch_end", loss)
-            if bar is not self.train_loader and self.step % 10 == 0:
-                bar.set_postfix(loss=f"{acc.mean_loss():.4f}", lr=f"{self._lr():.2e}")
+            if bar is not None:
+                bar.update(1)
+                if self.step % 10 == 0:  # what was read so far: never waits for a GPU
+                    self._postfix(bar, *acc.running(), self._lr())
             if self._interrupt is not None and self._interrupt.signal is not None:
                 self._partial = acc.state()
                 return None
@@ -318,14 +366,19 @@ class Trainer:
         row = {"train_loss": acc.mean_loss()}
         for name, fn in self.metrics:
             row[f"train_{name}"] = float(fn(y_true, y_pred))
+        if bar is not None:  # the epoch's own numbers, shown while validation runs
+            first = f"train_{self.metrics[0][0]}" if self.metrics else None
+            self._postfix(bar, row["train_loss"], row.get(first), self._lr())
         return row
 
-    def _end_epoch(self, row, started):
+    def _end_epoch(self, row, started, bar=None):
         if self.valid_loader is not None:
             result = evaluate(self.model, self.valid_loader, self.metrics, self.loss_fn,
                               progress=self.progress, desc="valid")
             for name, value in result.items():
                 row[f"valid_{name}"] = value
+        if bar is not None:
+            bar.close()
         row["lr"] = self._lr()
         row["seconds"] = time.perf_counter() - started
         row = {"epoch": self.epoch + 1, **row}
@@ -358,11 +411,18 @@ class Trainer:
                     break
                 started = time.perf_counter()
                 self._call("on_epoch_start")
-                row = self._train_epoch()
-                if row is None:
-                    self._stop_interrupted(interrupt.signal)
-                    break
-                self._end_epoch(row, started)
+                bar = self._open_bar()
+                try:
+                    row = self._train_epoch(bar)
+                    if row is None:
+                        if bar is not None:
+                            bar.close()
+                        self._stop_interrupted(interrupt.signal)
+                        break
+                    self._end_epoch(row, started, bar)
+                finally:
+                    if bar is not None:
+                        bar.close()
             self._interrupt = None
         self.history.stopped_early = self.should_stop
         for cb in self.callbacks:
@@ -393,25 +453,49 @@ class Trainer:
               f"Resume with fit(..., resume={self.out_dir!r}) or `nyang train ... --resume {self.out_dir}`.",
               flush=True)
 
-    def _write_run_json(self):
+    def run_config(self):
+        """The run's description, as written to ``run.json`` and sent to wandb: fit's
+        arguments, the model, loss, optimizer and scheduler with their
+        hyper-parameters, callbacks by class name, versions, the device, and
+        ``config`` (what the caller passed, e.g. the ``nyang`` command's options)."""
         import array_api_compat
 
         import nyang
+        from nyang.nn import Module
 
-        info = {
+        scheduler = None
+        if self.scheduler is not None:
+            state = self.scheduler.state_dict() if hasattr(self.scheduler, "state_dict") else {}
+            scheduler = {"class": type(self.scheduler).__name__,
+                         "hyper_parameters": {k: v for k, v in state.items()
+                                              if not k.startswith("_") and _plain(v)}}
+        return {
             "nyang": nyang.__version__, "numpy": np.__version__, "array_api_compat": array_api_compat.__version__,
             "python": platform.python_version(), "device": str(nyang.get_device()),
-            "model": repr(self.model), "optimizer": type(self.optimizer).__name__,
-            "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups],
-            "scheduler": None if self.scheduler is None else type(self.scheduler).__name__,
-            "scheduler_interval": self.scheduler_interval, "loss": type(self.loss_fn).__name__,
-            "epochs": self.epochs, "grad_clip": self.grad_clip, "metrics": [n for n, _ in self.metrics],
-            "monitor": self.monitor, "batch_size": getattr(self.train_loader, "batch_size", None),
-            "classes": self.classes, "environment": {k: os.environ.get(k) for k in
-                                                     ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "NYANG_DEVICE")},
+            "model": repr(self.model),
+            "loss": repr(self.loss_fn) if isinstance(self.loss_fn, Module) else
+            getattr(self.loss_fn, "__name__", type(self.loss_fn).__name__),
+            "optimizer": type(self.optimizer).__name__,
+            "optimizer_defaults": {k: v for k, v in getattr(self.optimizer, "defaults", {}).items() if _plain(v)},
+            "param_groups": [{k: v for k, v in g.items() if k != "params" and _plain(v)}
+                             for g in self.optimizer.param_groups],
+            "scheduler": None if scheduler is None else scheduler["class"],
+            "scheduler_hyper_parameters": None if scheduler is None else scheduler["hyper_parameters"],
+            "scheduler_interval": self.scheduler_interval,
+            "epochs": self.epochs, "patience": self.patience, "min_delta": self.min_delta,
+            "monitor": self.monitor, "grad_clip": self.grad_clip, "amp": self.amp, "log_every": self.log_every,
+            "metrics": [n for n, _ in self.metrics],
+            "callbacks": [type(cb).__name__ for cb in self.callbacks], "logger": self.logger,
+            "resume": self.resume, "out_dir": self.out_dir,
+            "batch_size": getattr(self.train_loader, "batch_size", None),
+            "train_batches": len(self.train_loader) if hasattr(self.train_loader, "__len__") else None,
+            "classes": self.classes, "config": self.config,
+            "environment": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "NYANG_DEVICE")},
         }
+
+    def _write_run_json(self):
         with open(os.path.join(self.out_dir, "run.json"), "w") as f:
-            json.dump(info, f, indent=2, default=str)
+            json.dump(self.run_config(), f, indent=2, default=str)
 
     def _save_curves(self):
         try:
@@ -422,6 +506,19 @@ class Trainer:
             save_training_curves(self.history, os.path.join(self.out_dir, "curves.png"))
         except ImportError as exc:
             warnings.warn(f"fit: curves.png not written ({exc})", stacklevel=3)
+
+
+def _plain(value):
+    """True for JSON data (None, bools, numbers, strings, lists/tuples and str-keyed dicts of them)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def _format_row(row, epochs):
@@ -441,7 +538,7 @@ def _format_row(row, epochs):
 def fit(model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, scheduler=None,
         scheduler_interval="epoch", grad_clip=None, metrics=("accuracy",), monitor=None, patience=None,
         min_delta=0.0, out_dir=None, callbacks=(), progress=True, logger=None, resume=None, verbose=True,
-        classes=None, amp=False, log_every=50):
+        classes=None, amp=False, log_every=50, config=None):
     """Train ``model`` and return its :class:`History`.
 
     Each step: ``loss = loss_fn(model(x), y)``, backward, optional ``grad_clip``
@@ -456,10 +553,20 @@ def fit(model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, sc
     more than ``min_delta``) and ``best.npz``. With ``out_dir``, the run writes
     ``best.npz``, ``last.npz``, ``history.csv``, ``history.jsonl``, ``curves.png``
     and ``run.json`` there; ``resume=out_dir`` continues from ``last.npz``.
+    ``best.npz`` is a model file (architecture and weights, as ``nyang.save_model``
+    writes) when every module class is built in or registered, so
+    ``nyang.load_model``, ``nyang eval`` and ``nyang predict`` read it;
+    ``nyang.load(path)["model"]`` is its state dict either way (see
+    :class:`~nyang.callbacks.ModelCheckpoint`). ``run.json`` records fit's arguments,
+    the optimizer and scheduler with their hyper-parameters, versions and
+    ``config`` (a dict of JSON data describing the run beyond fit's arguments; the
+    ``nyang`` command passes its options), which ``logger="wandb"`` sends too.
 
-    ``progress`` shows tqdm bars on a terminal; ``verbose`` prints one line per
-    epoch. ``logger="wandb"`` logs to Weights & Biases when it is installed.
-    ``classes`` (class names) are stored in the checkpoints for ``nyang predict``.
+    ``progress`` shows tqdm bars on a terminal (loss, the first metric and lr on
+    the training bar, the running loss on the validation bar); ``verbose`` prints
+    one line per epoch. ``logger="wandb"`` logs to Weights & Biases when it is
+    installed. ``classes`` (class names) are stored in the checkpoints for
+    ``nyang predict``.
     ``amp=True`` trains in mixed precision: forward and loss under
     ``nyang.amp.autocast`` and a ``GradScaler`` for the backward and step.
     On a GPU the loss is read back (and checked for NaN) every ``log_every`` steps
@@ -467,7 +574,7 @@ def fit(model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, sc
     """
     trainer = Trainer(model, optimizer, loss_fn, train_loader, valid_loader, epochs, scheduler, scheduler_interval,
                       grad_clip, metrics, monitor, patience, min_delta, out_dir, callbacks, progress, logger,
-                      resume, verbose, classes, amp, log_every)
+                      resume, verbose, classes, amp, log_every, config)
     return trainer.run()
 
 

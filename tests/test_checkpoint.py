@@ -167,6 +167,36 @@ def test_batch_norm_buffers_round_trip(tmp_path):
     np.testing.assert_array_equal(back["1.running_var"].numpy(), model[1].running_var.numpy())
 
 
+def test_checkpoints_work_with_numpy_before_2_2(tmp_path, monkeypatch):
+    # NumPy 2.0/2.1 have no allow_pickle keyword in savez: every keyword is stored as an array
+    def savez_2_1(file, *args, **kwds):
+        assert not args
+        with zipfile.ZipFile(file, "w") as zf:
+            for name, value in kwds.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=True)
+
+    monkeypatch.setattr(np, "savez", savez_2_1)
+    model = _mlp()
+    save({"model": model.state_dict(), "epoch": 3}, tmp_path / "state.npz")
+    save_model(model, tmp_path / "model.npz", metadata={"classes": ["a", "b"]})
+    with zipfile.ZipFile(tmp_path / "state.npz") as zf:
+        assert "allow_pickle.npy" not in zf.namelist()
+    back = load(tmp_path / "state.npz")
+    assert back["epoch"] == 3 and set(back["model"]) == set(model.state_dict())
+    rebuilt, metadata = load_model(tmp_path / "model.npz", with_metadata=True)
+    assert metadata == {"classes": ["a", "b"]}
+    for a, b in zip(model.parameters(), rebuilt.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_load_model_of_weights_only_raises_no_architecture_error(tmp_path):
+    save({"model": _mlp().state_dict()}, tmp_path / "weights.npz")
+    with pytest.raises(checkpoint.NoArchitectureError, match="holds no model architecture"):
+        load_model(tmp_path / "weights.npz")
+    assert issubclass(checkpoint.NoArchitectureError, CheckpointError)
+
+
 def test_a_plain_numpy_npz_loads_as_a_dict_of_arrays(tmp_path):
     np.savez(tmp_path / "plain.npz", w=np.ones((2, 2), np.float32), b=np.arange(3))
     back = load(tmp_path / "plain.npz")

@@ -1,9 +1,13 @@
 """The nyang command end to end on tiny runs."""
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+import nyang
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,6 +41,10 @@ def test_eval_scores_the_checkpoint(trained, tmp_path):
     test_line = [line for line in stdout.splitlines() if line.startswith("test accuracy")][0]
     assert test_line in result.stdout  # the same model scores the same
     assert (tmp_path / "confusion_matrix_test.png").exists()
+    result = nyang_cli("eval", "--checkpoint", out / "last.npz", "--data", "digits", "--split", "valid",
+                       "--out", tmp_path)  # weights only: the architecture comes from model.npz beside it
+    assert result.returncode == 0, result.stderr
+    assert "valid accuracy" in result.stdout and (tmp_path / "confusion_matrix_valid.png").exists()
 
 
 def test_predict_classifies_image_files(trained, tmp_path):
@@ -69,3 +77,112 @@ def test_wrong_arguments_give_usage_and_a_reason(tmp_path):
     assert result.returncode == 2 and "none.npz does not exist" in result.stderr
     result = nyang_cli("train", "--optimizer", "lbfgs")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def one_line_error(result, command):
+    """The run failed as argparse fails: status 2, the usage, then one line saying why."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and f"usage: nyang {command}" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"nyang {command}: error: ")
+    assert sum(line.startswith("nyang ") for line in lines) == 1
+    return lines[-1]
+
+
+def test_summary_prints_layers_shapes_and_parameters():
+    result = nyang_cli("summary", "--model", "lenet", "--input-size", 1, 28, 28)
+    assert result.returncode == 0, result.stderr
+    assert "Conv2d" in result.stdout and "Linear" in result.stdout and "61,706" in result.stdout
+
+
+def test_resume_continues_in_the_resumed_folder_with_its_options(tmp_path):
+    straight = nyang_cli("train", "--data", "iris", "--model", "mlp", "--epochs", 3, "--batch-size", 16,
+                         "--out", tmp_path / "straight", "--no-progress", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    first = nyang_cli("train", "--data", "iris", "--model", "mlp", "--epochs", 2, "--batch-size", 16,
+                      "--out", tmp_path / "run", "--no-progress", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    # no --out, no --data/--model/--batch-size: the folder and the options are the resumed run's
+    resumed = nyang_cli("train", "--resume", tmp_path / "run", "--epochs", 3, "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "epoch 3/3" in resumed.stdout and "epoch 2/3" not in resumed.stdout
+    assert f"run files in {tmp_path / 'run'}" in resumed.stdout and not (tmp_path / "runs").exists()
+    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 4
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["config"]["data"] == "iris" and info["config"]["resume"] == str(tmp_path / "run")
+    a, b = nyang.load(tmp_path / "straight" / "last.npz"), nyang.load(tmp_path / "run" / "last.npz")
+    for key, value in a["model"].items():  # as if never stopped
+        np.testing.assert_array_equal(b["model"][key].numpy(), value.numpy(), err_msg=key)
+    # a finished run resumes to its end at once, and its files are used
+    again = nyang_cli("train", "--resume", tmp_path / "run", "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "epoch " not in again.stdout.replace("best epoch", "") and "test accuracy" in again.stdout
+    # --out naming another folder is refused; naming the same one is fine
+    line = one_line_error(nyang_cli("train", "--resume", tmp_path / "run", "--out", tmp_path / "other",
+                                    cwd=tmp_path), "train")
+    assert "name different folders" in line and not (tmp_path / "other").exists()
+    line = one_line_error(nyang_cli("train", "--resume", tmp_path / "nothing", cwd=tmp_path), "train")
+    assert f"{tmp_path / 'nothing'} does not exist" in line
+    (tmp_path / "empty").mkdir()
+    line = one_line_error(nyang_cli("train", "--resume", tmp_path / "empty", cwd=tmp_path), "train")
+    assert f"{tmp_path / 'empty' / 'last.npz'} does not exist" in line
+
+
+def test_errors_are_one_line_with_the_usage(tmp_path, trained):
+    out, _ = trained
+    line = one_line_error(nyang_cli("train", "--config", tmp_path / "missing.toml"), "train")
+    assert "missing.toml does not exist" in line
+    (tmp_path / "bad.toml").write_text("epochs = \n")
+    line = one_line_error(nyang_cli("train", "--config", tmp_path / "bad.toml"), "train")
+    assert "bad.toml is not valid TOML" in line and "line 1" in line
+    (tmp_path / "typo.toml").write_text('epochs = "many"\n')
+    line = one_line_error(nyang_cli("train", "--config", tmp_path / "typo.toml"), "train")
+    assert "epochs = 'many'; expected int" in line
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    line = one_line_error(nyang_cli("predict", "--checkpoint", out / "model.npz", tmp_path / "broken.png"),
+                          "predict")
+    assert "broken.png" in line
+    line = one_line_error(nyang_cli("train", "--data", "digits", "--model", "mlp", "--optimizer", "sgd", "--lr",
+                                    1e30, "--epochs", 1, "--out", tmp_path / "nan", "--no-progress"), "train")
+    assert "the training loss became" in line and "at epoch 1" in line and "--grad-clip 1.0" in line
+    assert "grad_clip=" not in line
+
+
+def test_a_device_that_cannot_run_is_a_usage_error():
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed")
+    except ImportError:
+        pass
+    line = one_line_error(nyang_cli("train", "--device", "cuda", "--epochs", 1), "train")
+    assert "--device cuda" in line and "CuPy is not installed" in line
+    line = one_line_error(nyang_cli("eval", "--device", "tpu", "--checkpoint", "x.npz"), "eval")
+    assert "unknown device 'tpu'" in line
+
+
+def test_a_checkpoint_without_architecture_is_explained(tmp_path):
+    nyang.save({"model": nyang.models.mlp(64, 10).state_dict()}, tmp_path / "weights.npz")
+    line = one_line_error(nyang_cli("eval", "--checkpoint", tmp_path / "weights.npz"), "eval")
+    assert "holds weights but no model architecture" in line and "nyang train" in line
+    assert "save_model" in line
+
+
+def test_an_image_folder_run_is_evaluated_and_predicted_at_its_own_size(tmp_path):
+    subprocess.run([sys.executable, os.path.join(ROOT, "examples", "export_digits.py"), tmp_path / "png",
+                    "--size", "8"], check=True, capture_output=True)
+    result = nyang_cli("train", "--data", tmp_path / "png", "--model", "cnn", "--image-size", 16, "--epochs", 1,
+                       "--out", tmp_path / "run", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    test_line = [line for line in result.stdout.splitlines() if line.startswith("test accuracy")][0]
+    for name in ("model.npz", "best.npz"):  # no --image-size: the model's own 16x16
+        scored = nyang_cli("eval", "--checkpoint", tmp_path / "run" / name, "--data", tmp_path / "png")
+        assert scored.returncode == 0, scored.stderr
+        assert test_line in scored.stdout
+    line = one_line_error(nyang_cli("eval", "--checkpoint", tmp_path / "run" / "model.npz", "--data",
+                                    tmp_path / "png", "--image-size", 32), "eval")
+    assert "takes 16x16 images" in line
+    image = tmp_path / "png" / "3" / sorted(os.listdir(tmp_path / "png" / "3"))[0]
+    for name in ("model.npz", "best.npz"):
+        predicted = nyang_cli("predict", "--checkpoint", tmp_path / "run" / name, image, "--top", 1)
+        assert predicted.returncode == 0, predicted.stderr
+        assert predicted.stdout.startswith(f"{image}: ")

@@ -27,8 +27,14 @@ def test_digits_mlp(tmp_path):
 
 def test_digits_cnn(tmp_path):
     out = run_example("digits_cnn.py", "--epochs", 3, "--out", tmp_path / "run", cwd=tmp_path)
-    assert float(out.split("test accuracy ")[1].split(",")[0]) > 0.8
+    accuracy = float(out.split("test accuracy ")[1].split(",")[0])
+    assert accuracy > 0.8
     assert (tmp_path / "run" / "best.npz").exists()
+    # the `make demo` run folder works with the nyang command: best.npz holds the architecture too
+    scored = subprocess.run([sys.executable, "-m", "nyang", "eval", "--checkpoint", tmp_path / "run" / "best.npz",
+                             "--data", "digits"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert f"test accuracy {accuracy:.4f}" in scored.stdout
 
 
 def test_image_folder(tmp_path):

@@ -1,18 +1,22 @@
 """fit: history and files, early stopping, the best checkpoint, exact resume,
 interrupts, the NaN guard, schedulers and callbacks; evaluate and predict."""
+import functools
+import io
+import json
 import math
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import types
 
 import numpy as np
 import pytest
 
 import nyang
 from nyang import nn, optim
-from nyang.callbacks import Callback, EarlyStopping, LearningRateMonitor
+from nyang.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, WandbLogger
 from nyang.data import DataLoader, datasets
 from nyang.training import NonFiniteLossError
 
@@ -293,3 +297,237 @@ def test_out_of_memory_names_the_batch_size(digits, tmp_path):
     with pytest.raises(MemoryError, match="batch size 64; try a smaller batch size such as 32"):
         nyang.fit(model, opt, loss_fn, train, epochs=2, out_dir=tmp_path, verbose=False)
     assert nyang.load(tmp_path / "last.npz")["epoch"] == 1  # the epoch-1 checkpoint is intact
+
+
+# ================================================================ best.npz, callbacks, run.json
+def test_best_npz_is_a_model_file_that_old_readers_still_read(digits, tmp_path):
+    model, opt, _, train, valid = make_run(digits)
+    history = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=2, out_dir=tmp_path,
+                        classes=digits.classes, verbose=False)
+    best = nyang.load(tmp_path / "best.npz")
+    assert best["epoch"] == history.best_epoch and best["classes"] == list(digits.classes)
+    assert best["input_shape"] == [1, 8, 8] and best["monitor"] == "valid_loss"
+    assert all(best["model"][k] is best["state_dict"][k] for k in best["model"])  # the weights are stored once
+    rebuilt, metadata = nyang.load_model(tmp_path / "best.npz", with_metadata=True)
+    assert metadata["epoch"] == history.best_epoch and metadata["input_shape"] == [1, 8, 8]
+    model.load_state_dict(best["model"])
+    x = nyang.tensor(np.stack([digits.valid[i][0] for i in range(50)]))
+    np.testing.assert_array_equal(nyang.predict(rebuilt, x).probabilities, nyang.predict(model, x).probabilities)
+
+
+def test_best_npz_of_an_unregistered_module_keeps_the_weights_and_says_why(digits, tmp_path):
+    class Custom(nn.Module):  # not registered: its architecture cannot be stored
+        def __init__(self):
+            super().__init__()
+            self.body = nyang.models.mlp(64, 10, hidden=(16,))
+
+        def forward(self, x):
+            return self.body(x)
+
+    nyang.manual_seed(0)
+    model = Custom()
+    train = DataLoader(digits.train, batch_size=128, shuffle=True)
+    nyang.fit(model, optim.Adam(model.parameters()), nn.CrossEntropyLoss(), train, epochs=1, out_dir=tmp_path,
+              verbose=False)
+    best = nyang.load(tmp_path / "best.npz")
+    assert set(best["model"]) == set(model.state_dict()) and "not a registered module" in best["architecture_error"]
+    with pytest.raises(nyang.checkpoint.NoArchitectureError):
+        nyang.load_model(tmp_path / "best.npz")
+
+
+def test_model_checkpoint_on_its_own(digits, tmp_path):
+    model, opt, _, train, valid = make_run(digits, lr=0.5)
+    checkpoint = ModelCheckpoint(tmp_path / "ckpt", monitor="valid_accuracy")
+    assert checkpoint.mode == "max" and checkpoint.best_path == str(tmp_path / "ckpt" / "best.npz")
+    history = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=4, callbacks=[checkpoint],
+                        verbose=False)
+    accuracies = history["valid_accuracy"]
+    best_epoch = int(np.argmax(accuracies)) + 1  # the first of equal maxima
+    assert checkpoint.best == max(accuracies) and checkpoint.best_epoch == best_epoch
+    assert history.best_epoch == best_epoch  # fit reports what its checkpoint kept
+    best = nyang.load(tmp_path / "ckpt" / "best.npz")
+    assert best["epoch"] == best_epoch and best["monitor"] == "valid_accuracy"
+    rebuilt = nyang.load_model(tmp_path / "ckpt" / "best.npz")
+    scores = nyang.evaluate(rebuilt, valid, progress=False)
+    assert scores["accuracy"] == pytest.approx(max(accuracies))
+    last = nyang.load(tmp_path / "ckpt" / "last.npz")
+    assert last["epoch"] == 4 and last["callbacks"][0] == {"best": max(accuracies), "best_epoch": best_epoch}
+    assert not os.path.exists(tmp_path / "run.json")  # no out_dir: only the callback's folder is written
+
+
+def test_min_delta_counts_small_improvements_as_none(digits):
+    model, opt, _, train, valid = make_run(digits, dropout=0.0)
+    plain = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=4, patience=1, verbose=False)
+    assert len(plain) == 4 and not plain.stopped_early  # the valid loss falls every epoch
+    assert all(b < a for a, b in zip(plain["valid_loss"], plain["valid_loss"][1:]))
+    model, opt, _, train, valid = make_run(digits, dropout=0.0)
+    strict = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=4, patience=1, min_delta=10.0,
+                       verbose=False)
+    assert len(strict) == 2 and strict.stopped_early  # epoch 2 improves, but by less than 10
+
+
+def test_grad_clip_clips_the_global_norm_as_torch_does(digits):
+    torch = pytest.importorskip("torch")
+
+    class FirstGradients(Callback):
+        def __init__(self):
+            self.grads = None
+
+        def on_batch_end(self, trainer, loss):  # after the step, before the next zero_grad
+            if self.grads is None:
+                self.grads = [p.grad.numpy().copy() for p in trainer.model.parameters()]
+
+    runs = {}
+    for clip in (None, 0.05):
+        model, _, _, train, _ = make_run(digits, dropout=0.0)
+        recorder = FirstGradients()
+        nyang.fit(model, optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), train, epochs=1,
+                  grad_clip=clip, callbacks=[recorder], verbose=False)
+        runs[clip] = recorder.grads
+    params = [torch.zeros(g.shape, requires_grad=True) for g in runs[None]]
+    for p, g in zip(params, runs[None]):
+        p.grad = torch.tensor(g)
+    norm = float(torch.nn.utils.clip_grad_norm_(params, 0.05))
+    assert norm > 0.05  # the clip did something
+    for clipped, expected in zip(runs[0.05], params):
+        np.testing.assert_allclose(clipped, expected.grad.numpy(), rtol=1e-5, atol=1e-8)
+    total = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in runs[0.05]))
+    assert total == pytest.approx(0.05, rel=1e-5)
+
+
+def test_run_json_records_the_arguments_that_define_the_run(digits, tmp_path):
+    model, opt, sched, train, valid = make_run(
+        digits, scheduler=lambda o: optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5))
+    nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=1, scheduler=sched, grad_clip=2.0,
+              metrics=("accuracy", "f1"), monitor="valid_accuracy", patience=3, min_delta=0.01, out_dir=tmp_path,
+              callbacks=[LearningRateMonitor("epoch")], verbose=False, config={"data": "digits", "seed": 0})
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert {k: info[k] for k in ("epochs", "patience", "min_delta", "monitor", "grad_clip", "scheduler_interval",
+                                 "amp", "resume", "out_dir", "metrics", "optimizer", "scheduler", "batch_size")} == {
+        "epochs": 1, "patience": 3, "min_delta": 0.01, "monitor": "valid_accuracy", "grad_clip": 2.0,
+        "scheduler_interval": "epoch", "amp": False, "resume": None, "out_dir": str(tmp_path),
+        "metrics": ["accuracy", "f1"], "optimizer": "SGD", "scheduler": "StepLR", "batch_size": 64}
+    assert info["callbacks"] == ["LearningRateMonitor", "EarlyStopping", "ModelCheckpoint"]
+    assert info["optimizer_defaults"]["momentum"] == 0.9 and info["param_groups"][0]["lr"] == 1e-2
+    assert info["scheduler_hyper_parameters"]["step_size"] == 2
+    assert info["scheduler_hyper_parameters"]["gamma"] == 0.5
+    assert info["config"] == {"data": "digits", "seed": 0} and info["nyang"] == nyang.__version__
+    assert info["numpy"] == np.__version__ and info["loss"].startswith("CrossEntropyLoss")
+    # resuming records where from
+    model, opt, sched, train, valid = make_run(
+        digits, scheduler=lambda o: optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5))
+    nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=2, scheduler=sched, grad_clip=2.0,
+              metrics=("accuracy", "f1"), monitor="valid_accuracy", patience=3, min_delta=0.01, out_dir=tmp_path,
+              callbacks=[LearningRateMonitor("epoch")], verbose=False, resume=tmp_path)
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert info["resume"] == str(tmp_path) and info["epochs"] == 2
+
+
+def test_wandb_logger_sends_the_config_each_epoch_and_finishes(digits, monkeypatch):
+    calls = []
+
+    class FakeRun:
+        def log(self, row, step=None):
+            calls.append(("log", dict(row), step))
+
+        def finish(self):
+            calls.append(("finish",))
+
+    def init(**kwargs):
+        calls.append(("init", kwargs))
+        return FakeRun()
+
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=init))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    model, opt, _, train, valid = make_run(digits)
+    nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=2, logger="wandb", verbose=False,
+              config={"note": "fake"})
+    assert [c[0] for c in calls] == ["init", "log", "log", "finish"]
+    kwargs = calls[0][1]
+    assert kwargs["project"] == "nyang" and kwargs["mode"] == "offline"
+    config = kwargs["config"]
+    assert config["epochs"] == 2 and config["optimizer"] == "SGD" and config["metrics"] == ["accuracy"]
+    assert config["config"] == {"note": "fake"} and config["nyang"] == nyang.__version__
+    assert [c[2] for c in calls[1:3]] == [1, 2] and calls[2][1]["epoch"] == 2 and "valid_loss" in calls[2][1]
+
+    calls.clear()  # the logger's own config wins; no WANDB_MODE, no mode
+    monkeypatch.delenv("WANDB_MODE")
+    model, opt, _, train, valid = make_run(digits)
+    logger = WandbLogger(project="p", config={"epochs": "mine"}, entity="me")
+    nyang.fit(model, opt, nn.CrossEntropyLoss(), train, epochs=1, logger=logger, verbose=False)
+    kwargs = calls[0][1]
+    assert kwargs["project"] == "p" and kwargs["entity"] == "me" and "mode" not in kwargs
+    assert kwargs["config"]["epochs"] == "mine" and kwargs["config"]["optimizer"] == "SGD"
+
+
+# ================================================================ progress bars
+class FakeTerminal(io.StringIO):
+    """stderr that says it is a terminal, so tqdm bars are drawn into it."""
+
+    def isatty(self):
+        return True
+
+
+def test_the_progress_bars_show_loss_accuracy_and_lr_on_a_terminal(digits, monkeypatch):
+    import tqdm.auto
+
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(tqdm.auto, "tqdm", functools.partial(tqdm.auto.tqdm, mininterval=0))  # draw every update
+    model, opt, _, train, valid = make_run(digits)
+    history = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=2, verbose=False)
+    text = terminal.getvalue()
+    bars = [part for part in text.split("\r") if part.startswith("epoch 2/2")]
+    assert any("loss=" in b and "accuracy=" in b and "lr=1.00e-02" in b for b in bars), bars[-3:]
+    final = f"loss={history['train_loss'][-1]:.4f}, accuracy={history['train_accuracy'][-1]:.4f}"
+    assert any(final in b for b in bars)  # the epoch's own numbers, while validation runs
+    assert any(part.startswith("valid") and "loss=" in part for part in text.split("\r"))
+    terminal.seek(0)
+    terminal.truncate()
+    nyang.predict(model, digits.valid)
+    assert "predict" in terminal.getvalue()
+    terminal.seek(0)
+    terminal.truncate()
+    nyang.predict(model, digits.valid, progress=False)
+    nyang.fit(model, opt, nn.CrossEntropyLoss(), train, epochs=1, progress=False, verbose=False)
+    assert terminal.getvalue() == ""
+
+
+def test_a_bar_off_the_cpu_reads_the_loss_only_every_log_every_steps(digits, monkeypatch):
+    reads = []
+    original = nyang.training._EpochAccumulator.read
+
+    def counting_read(self):
+        if self.pending:
+            reads.append(len(self.pending))
+        original(self)
+
+    monkeypatch.setattr(nyang.training._EpochAccumulator, "read", counting_read)
+    monkeypatch.setattr(sys, "stderr", FakeTerminal())
+    model, opt, _, train, _ = make_run(digits)
+    trainer = nyang.training.Trainer(model, opt, nn.CrossEntropyLoss(), train, epochs=1, verbose=False,
+                                     log_every=7)
+    trainer._on_cpu = False  # as on a GPU
+    trainer.run()
+    assert reads == [7, 7, 6]  # 20 steps: two blocks of 7, the rest at the epoch's end
+
+
+def test_the_postfix_shows_the_epochs_metric_when_it_is_not_accuracy(digits, monkeypatch):
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    model, opt, _, train, _ = make_run(digits)
+    history = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, epochs=1, metrics=("f1",), verbose=False)
+    assert f"f1={history['train_f1'][0]:.4f}" in terminal.getvalue()
+
+
+def test_a_single_logit_binary_model_is_scored_against_its_0_1_targets():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32).reshape(-1, 1)  # (N, 1) targets, as BCEWithLogitsLoss takes them
+    data = nyang.data.TensorDataset(nyang.tensor(x), nyang.tensor(y))
+    nyang.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 1))
+    history = nyang.fit(model, optim.Adam(model.parameters(), lr=0.05), nn.BCEWithLogitsLoss(),
+                        DataLoader(data, batch_size=32), DataLoader(data, batch_size=64), epochs=3, verbose=False)
+    expected = float(np.mean(nyang.predict(model, x).classes == y.ravel()))
+    assert history["valid_accuracy"][-1] == pytest.approx(expected) and expected > 0.8
