@@ -1,10 +1,5 @@
-"""Benchmarks: nyang against PyTorch, interleaved in one process.
+"""Benchmarks: nyang against PyTorch, taking turns in one process (see ``harness``).
 
-PyTorch's OpenMP threads spin between calls by default and then starve NumPy's
-BLAS threads in the same process (a 60 ms step was seen taking 1.8 s), so the
-benchmarks ask for passive waiting before torch is imported, unless the user's
-environment already says otherwise. The value is printed with the results.
+They run in the environment they are given: thread counts, BLAS core type and OpenMP's
+wait policy are the user's (printed with the results), never set here.
 """
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

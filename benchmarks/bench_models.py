@@ -133,22 +133,30 @@ def _timed(modes, cases, steps, warmup, pause=PAUSE):
 
 def _layer_times(model, twin, x, steps, warmup, pause=PAUSE):
     """Median forward and backward ms of each layer of ``model`` and its twin on the
-    activations of ``x``, in turns; the first layer gets no input gradient, as in training."""
+    activations of ``x``, in turns; the first layer gets no input gradient, as in training.
+
+    Each side gets its inputs in the memory layout its own model hands the layer: nyang's
+    convolutions and batch norms return channels-last arrays behind the (N, C, H, W)
+    shape, PyTorch's contiguous NCHW. nyang's upstream gradient takes the layout of the
+    layer's output (as the layer above's backward returns it); PyTorch's is contiguous."""
     import nyang
     import torch
 
-    inputs = []
+    inputs, outputs = [], []
     with nyang.no_grad():
         h = nyang.tensor(x)
         for layer in model:
-            inputs.append(h.numpy().copy())
+            inputs.append(h.numpy().copy(order="K"))  # keeps nyang's memory layout
             h = layer(h)
+            outputs.append(h.numpy())
     rows = []
     for i, (ours, theirs) in enumerate(zip(model, twin)):
-        g = np.random.default_rng(i).standard_normal(tuple(theirs(torch.from_numpy(inputs[i])).shape))
-        g = g.astype(np.float32)
-        cases = {"nyang": _layer_step(ours, nyang.tensor(inputs[i], requires_grad=i > 0), nyang.tensor(g)),
-                 "torch": _layer_step(theirs, torch.tensor(inputs[i], requires_grad=i > 0), torch.from_numpy(g))}
+        g = np.random.default_rng(i).standard_normal(outputs[i].shape).astype(np.float32)
+        g_ours = np.empty_like(outputs[i])  # the output's layout (empty_like keeps it)
+        g_ours[...] = g
+        cases = {"nyang": _layer_step(ours, nyang.tensor(inputs[i], requires_grad=i > 0), nyang.tensor(g_ours)),
+                 "torch": _layer_step(theirs, torch.tensor(np.ascontiguousarray(inputs[i]), requires_grad=i > 0),
+                                      torch.from_numpy(g))}
         medians = in_turns(cases, steps, warmup, pause=pause)
         med = {side: {phase: t * 1e3 for phase, t in m.items()} for side, m in medians.items()}
         rows.append({"layer": f"{i}: {type(ours).__name__}", "shape in": "x".join(map(str, inputs[i].shape[1:])),
