@@ -10,10 +10,10 @@ from nyang.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabl
 from nyang.creation import *  # noqa: F401,F403
 from nyang.device import Device, device, get_device, set_device  # noqa: F401
 from nyang.dtypes import (DType, bool_, double, float, float16, float32, float64, half,  # noqa: F401
-                          int, int8, int16, int32, int64, long, uint8)
+                          int, int8, int16, int32, int64, long, promote_types, uint8)
 from nyang.functional import *  # noqa: F401,F403
 from nyang.random import Generator, default_generator, initial_seed, manual_seed  # noqa: F401
-from nyang.tensor import Tensor  # noqa: F401
+from nyang.tensor import Tensor, result_type  # noqa: F401
 from nyang import amp, gradcheck, metrics, nn, optim  # noqa: F401,E402
 from nyang.nn.summary import summary  # noqa: F401,E402
 from nyang.checkpoint import CheckpointError, load, load_model, save, save_model  # noqa: F401,E402

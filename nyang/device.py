@@ -11,6 +11,8 @@ it cannot run raises an error that says what is missing.
 """
 import os
 
+import re
+
 import array_api_compat
 
 from backends import kernels_for
@@ -102,6 +104,16 @@ def device(spec=None):
     raise ValueError(f"device: unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
 
 
+def _short_name(native):
+    """A library's device object as a short name: its ``name``, else the string its repr
+    quotes (``Device('device1')`` -> ``device1``), else its str."""
+    name = getattr(native, "name", None)
+    if isinstance(name, str):
+        return name
+    quoted = re.search(r"\('([^']*)'\)", str(native))
+    return quoted.group(1) if quoted else str(native)
+
+
 def device_of_array(array):
     """The :class:`Device` holding ``array`` (any Array API array)."""
     if array_api_compat.is_numpy_array(array):
@@ -111,7 +123,7 @@ def device_of_array(array):
     xp = array_api_compat.array_namespace(array)
     native = array_api_compat.device(array)
     library = xp.__name__.split(".")[-1]
-    name = f"{library}:{getattr(native, 'name', native)}"
+    name = f"{library}:{_short_name(native)}"
     return _intern(name, lambda: Device(library, None, xp, native, name))
 
 

@@ -781,6 +781,12 @@ def _cast(value, dtype):
     return value
 
 
+def result_type(tensor, other):
+    """The dtype PyTorch gives ``tensor <op> other`` (each a Tensor or a Python number),
+    as ``torch.result_type``: e.g. ``result_type(int64 tensor, 0.5)`` is float32."""
+    return _result_type(tensor, other)
+
+
 def _result_type(*operands):
     """The dtype of PyTorch's result for ``operands`` (Tensors and Python numbers).
 

@@ -99,3 +99,11 @@ def test_version_and_cli():
     assert result.returncode == 0 and result.stdout.strip() == f"nyang {nyang.__version__}"
     info = subprocess.run([sys.executable, "-m", "nyang", "info"], capture_output=True, text=True)
     assert "default device: cpu" in info.stdout
+
+
+def test_a_device_of_another_library_has_a_short_name():
+    import array_api_strict
+
+    t = nyang.tensor(array_api_strict.asarray([1.0, 2.0], device=array_api_strict.Device("device1")))
+    assert str(t.device) == "array_api_strict:device1"
+    assert "device='array_api_strict:device1'" in repr(t)

@@ -330,3 +330,13 @@ def test_sigmoid_of_extreme_values_is_exact_and_silent(backend):
         out = nyang.tensor(backend.asarray(x)).sigmoid().numpy()
     # atol: at -90 torch gives 0 (exp(90) overflows), nyang the subnormal 8e-40
     np.testing.assert_allclose(out, torch.tensor(x).sigmoid().numpy(), rtol=1e-6, atol=1e-38)
+
+
+def test_promote_types_and_result_type_as_torch():
+    pairs = [("int64", "float32"), ("uint8", "int8"), ("bool", "int32"), ("float16", "float64")]
+    for a, b in pairs:
+        ours = nyang.promote_types(getattr(nyang, a if a != "bool" else "bool_"), getattr(nyang, b))
+        assert ours.name == str(torch.promote_types(getattr(torch, a), getattr(torch, b))).split(".")[1]
+    for values, other in [([1, 2], 0.5), ([1.0], 2), ([True], 3), ([1, 2], True)]:
+        ours = nyang.result_type(nyang.tensor(values), other)
+        assert ours.name == str(torch.result_type(torch.tensor(values), other)).split(".")[1]
