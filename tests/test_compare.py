@@ -59,6 +59,20 @@ def test_compare_takes_a_train_config(tmp_path):
     assert report["max_rel_diff"] < 1e-4 and "peak_rss_mb" not in report["nyang"]
 
 
+@pytest.mark.parametrize("model, scheduler", [("lenet", "plateau"), ("vgg-small", "cosine")])
+def test_compare_convolutional_models_agree(tmp_path, model, scheduler):
+    """LeNet and VGG-small (conv, batch norm, pooling) step for step, on a slice of an epoch."""
+    pytest.importorskip("torch")
+    config = tmp_path / "run.toml"
+    config.write_text(f'model = "{model}"\nscheduler = "{scheduler}"\nepochs = 1\nbatch-size = 128\n'
+                      'optimizer = "momentum"\nlr = 0.02\n')
+    assert cli.main(["compare", "--config", str(config), "--no-memory", "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert report["nyang"]["steps"] == report["torch"]["steps"] == 10
+    assert report["max_rel_diff"] < 1e-4
+    assert report["nyang"]["test_accuracy"] == pytest.approx(report["torch"]["test_accuracy"], abs=0.01)
+
+
 def test_without_torch_compare_says_how_to_install_it(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
     with pytest.raises(ImportError, match=r"pip install nyang\[compare\]"):
