@@ -40,6 +40,13 @@ def forward_backward(layer, x, g):
     return step
 
 
+def channels_last(a):
+    """An (N, C, H, W) array with channels-last memory: the layout nyang's Conv2d and
+    BatchNorm2d return, so the layers inside a network (all but the first convolution)
+    get their inputs and gradients in it; PyTorch's get contiguous NCHW, as its own do."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
 def main(steps=20, prefix="bench_layers"):
     import torch
 
@@ -49,9 +56,14 @@ def main(steps=20, prefix="bench_layers"):
         x = rng.standard_normal(shape).astype(np.float32)
         out_shape = tuple(theirs(torch.tensor(x)).shape)
         g = rng.standard_normal(out_shape).astype(np.float32)
-        xn, xt = nyang.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        inside = shape[1] > 3  # else the first layer: image input, no input gradient (as in training)
+        if inside:  # as nyang's convolutions hand it over (see channels_last)
+            x, g = channels_last(x), channels_last(g)
+        xn = nyang.tensor(x, requires_grad=inside)
+        xt = torch.tensor(np.ascontiguousarray(x), requires_grad=inside)
+        g_torch = np.ascontiguousarray(g)
         medians = in_turns({"nyang": step_timer(forward_backward(ours, xn, nyang.tensor(g))),
-                            "torch": step_timer(forward_backward(theirs, xt, torch.tensor(g)))}, steps=steps)
+                            "torch": step_timer(forward_backward(theirs, xt, torch.tensor(g_torch)))}, steps=steps)
         times = {side: m["step"] for side, m in medians.items()}
         rows.append({"layer": name, "nyang ms": times["nyang"] * 1e3, "torch ms": times["torch"] * 1e3,
                      "ratio": times["nyang"] / times["torch"]})
