@@ -16,7 +16,7 @@ from nyang.random import Generator, default_generator, initial_seed, manual_seed
 from nyang.tensor import Tensor, result_type  # noqa: F401
 from nyang import amp, gradcheck, metrics, nn, optim  # noqa: F401,E402
 from nyang.nn.summary import summary  # noqa: F401,E402
-from nyang.checkpoint import CheckpointError, load, load_model, save, save_model  # noqa: F401,E402
+from nyang.checkpoint import CheckpointError, NoArchitectureError, load, load_model, save, save_model  # noqa: F401,E402
 from nyang import data, models, viz  # noqa: F401,E402
 from nyang.inference import evaluate, predict  # noqa: F401,E402
 from nyang.training import fit  # noqa: F401,E402

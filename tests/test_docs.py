@@ -76,6 +76,9 @@ def test_api_reference_browses_modules_and_searches():
     at = open_page("api_reference")
     module = widget(at.selectbox, "Module")
     assert {"nyang", "nyang.nn", "nyang.optim", "nyang.functional"} <= {o.split()[0] for o in module.options}
+    names = [o.split()[0] for o in module.options]  # a tree: each package followed by its modules, indented
+    assert names.index("nyang.nn.init") > names.index("nyang.nn") and names[0] == "nyang"
+    assert module.options[names.index("nyang.nn.init")].startswith("\u2003\u2003")
     first = [e.label for e in at.expander]
     run(module.select("nyang.optim"))
     assert [e.label for e in at.expander] != first

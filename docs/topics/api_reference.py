@@ -43,7 +43,9 @@ else:
     counts = {}
     for entry in entries:
         counts[entry["module"]] = counts.get(entry["module"], 0) + 1
-    module = st.selectbox("Module", list(counts), format_func=lambda m: f"{m}  ({counts[m]})")
+    # the module tree: each module under the package that holds it, indented by depth
+    tree = sorted(counts, key=lambda m: m.split("."))
+    module = st.selectbox("Module", tree, format_func=lambda m: "\u2003" * m.count(".") + f"{m}  ({counts[m]})")
     st.subheader(f"`{module}`")
     st.markdown(apiref.to_markdown(module_docs.get(module, "")))
     for entry in entries:
