@@ -755,7 +755,7 @@ def _binary(op, t, other, reverse=False, floating=False):
 def _operands(a, b, floating=False):
     """``a`` and ``b`` (one a Tensor; the other a Tensor, a Python number or data) as the
     operands of a binary op, cast to the dtype PyTorch gives the result (see
-    :func:`_result_type`); ``floating`` (true division) makes an integer result the
+    :func:`result_type`); ``floating`` (true division) makes an integer result the
     default float dtype. A float operand's cast is in the graph, so its gradient comes
     back in its own dtype."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
@@ -764,7 +764,7 @@ def _operands(a, b, floating=False):
         a, b = _operand(a, b), _operand(b, a)  # data such as a list: a tensor beside the other
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a._device is not b._device:
         return a, b  # Function.apply raises the error that names both devices
-    dtype = _result_type(a, b)
+    dtype = result_type(a, b)
     if floating and not dtype.is_floating_point:
         dtype = dtypes.default_float
     return _cast(a, dtype), _cast(b, dtype)
@@ -781,14 +781,9 @@ def _cast(value, dtype):
     return value
 
 
-def result_type(tensor, other):
-    """The dtype PyTorch gives ``tensor <op> other`` (each a Tensor or a Python number),
-    as ``torch.result_type``: e.g. ``result_type(int64 tensor, 0.5)`` is float32."""
-    return _result_type(tensor, other)
-
-
-def _result_type(*operands):
-    """The dtype of PyTorch's result for ``operands`` (Tensors and Python numbers).
+def result_type(*operands):
+    """The dtype of PyTorch's result for ``operands`` (Tensors and Python numbers), as
+    ``torch.result_type(tensor, other)``.
 
     Tensors with dimensions decide among themselves (``dtypes.promote_types``); a 0-d
     tensor, then a Python number, changes the result only when of a higher category

@@ -157,6 +157,14 @@ def _one_hot(xp, t, num_classes, device):
     return xp.expand_dims(t, axis=1) == xp.reshape(classes, (1, -1) + (1,) * (t.ndim - 1))
 
 
+def _softmax_parts(xp, x):
+    """For logits x (N, C, *): s = x - max_c x, exp(s) and its sum over C (N, *), from
+    which log softmax = s - log sum and softmax = exp(s) / sum."""
+    shifted = x - xp.max(x, axis=1, keepdims=True)
+    exp = xp.exp(shifted)
+    return shifted, exp, xp.sum(exp, axis=1)
+
+
 def _pick(xp, x, t):
     """x[n, t[n, *], *] for x (N, C, *) and indices t (N, *)."""
     return xp.squeeze(xp.take_along_axis(x, xp.expand_dims(t, axis=1), axis=1), axis=1)
@@ -174,8 +182,8 @@ def _target_weights(xp, target, weight, ignore_index, dtype):
 
 
 def _log_softmax(xp, x):
-    shifted = x - xp.max(x, axis=1, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+    shifted, _, total = _softmax_parts(xp, x)
+    return shifted - xp.expand_dims(xp.log(total), axis=1)
 
 
 # ---------------------------------------------------------------- Functions
@@ -197,9 +205,7 @@ class CrossEntropy(Function):
     def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
         xp, eps = ctx.xp, label_smoothing
         num_classes = x.shape[1]
-        shifted = x - xp.max(x, axis=1, keepdims=True)
-        exp = xp.exp(shifted)
-        total = xp.sum(exp, axis=1)
+        shifted, exp, total = _softmax_parts(xp, x)
         lse = xp.log(total)
         kept, t, w_t = _target_weights(xp, target, weight, ignore_index, x.dtype)
         loss = w_t * (lse - _pick(xp, shifted, t))
@@ -241,9 +247,7 @@ class PlainCrossEntropy(Function):
     @staticmethod
     def forward(ctx, x, target, reduction):
         xp = ctx.xp
-        shifted = x - xp.max(x, axis=1, keepdims=True)
-        exp = xp.exp(shifted)
-        total = xp.sum(exp, axis=1)
+        shifted, exp, total = _softmax_parts(xp, x)
         hot = _one_hot(xp, target, x.shape[1], ctx.device.native)  # backward needs it too
         picked = xp.sum(xp.where(hot, shifted, 0.0), axis=1)  # s_t (cheaper than take_along_axis)
         loss = xp.log(total) - picked

@@ -240,8 +240,7 @@ class _Unary(Function):
     @classmethod
     def forward(cls, ctx, x):
         xp = ctx.xp
-        if not dtypes.OF_ARRAY[xp][x.dtype].is_floating_point:
-            x = _as_float(xp, x)
+        x = _as_float(xp, x)
         y = cls.f(xp, x)
         if cls.uses_output:
             ctx.y = y
