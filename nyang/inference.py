@@ -1,4 +1,5 @@
 """Evaluating and predicting: the model in eval mode, under no_grad."""
+import math
 import sys
 from collections import namedtuple
 
@@ -68,35 +69,112 @@ def split_batch(batch):
     return batch, None
 
 
+class _EpochAccumulator:
+    """The running loss and the predictions of one epoch, of training or of evaluation.
+
+    Losses are read back to the host every ``read_every`` steps (every step on the
+    CPU, where reading is free; on a GPU only now and then, since each read waits
+    for the device), checked for NaN/inf, and summed in float64 on the host.
+    Predicted and true classes stay on the device until the epoch ends. With
+    ``count_correct``, the number of right predictions is summed on the device and
+    read at the same points, for the progress bar's running accuracy."""
+
+    def __init__(self, partial, check_finite, read_every, count_correct=False):
+        partial = partial or {"loss_sum": 0.0, "count": 0, "preds": [], "targets": []}
+        self.loss_sum, self.count = partial["loss_sum"], partial["count"]
+        self.preds = [np.asarray(a) for a in partial["preds"]]
+        self.targets = [np.asarray(a) for a in partial["targets"]]
+        self.check_finite, self.read_every, self.count_correct = check_finite, read_every, count_correct
+        self.correct = sum(int((p == t).sum()) for p, t in zip(self.preds, self.targets))
+        self.pending, self.pending_count, self.pending_correct = [], 0, []
+
+    def add(self, loss, out, y):
+        """Take one batch: its mean loss (a 0-d Tensor, or None when none is computed),
+        outputs (N, ...) and targets."""
+        n = out.shape[0]
+        if loss is not None:
+            self.pending.append(loss.detach() * n if self.read_every > 1 else loss.detach())
+            self.pending_count += n
+        pred, target = predicted_classes(out.detach()), hard_labels(y)
+        self.preds.append(pred)
+        self.targets.append(target)
+        if self.count_correct:
+            self.pending_correct.append((pred == target).sum())
+        if len(self.pending) >= self.read_every:
+            self.read()
+
+    def read(self):
+        if not self.pending:
+            return
+        if self.read_every == 1:
+            value = float(self.pending[0].item())
+            self.check_finite(value)
+            total = value * self.pending_count
+        else:
+            total = float(sum(self.pending[1:], self.pending[0]).item())
+            self.check_finite(total)
+        if self.pending_correct:
+            self.correct += int(sum(self.pending_correct[1:], self.pending_correct[0]).item())
+        self.loss_sum, self.count = self.loss_sum + total, self.count + self.pending_count
+        self.pending, self.pending_count, self.pending_correct = [], 0, []
+
+    def running(self):
+        """(mean loss, accuracy or None) of the steps read so far, without reading
+        more (no wait for the device); (None, None) before the first read."""
+        if self.count == 0:
+            return None, None
+        return self.loss_sum / self.count, (self.correct / self.count if self.count_correct else None)
+
+    def mean_loss(self):
+        self.read()
+        return self.loss_sum / self.count
+
+    def labels(self):
+        """(y_true, y_pred) of the epoch so far, as host arrays."""
+        self.read()
+        host = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.targets]
+        pred = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.preds]
+        return np.concatenate(host), np.concatenate(pred)
+
+    def state(self):
+        """Plain data to continue this epoch after a resume."""
+        self.read()
+        self.preds = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.preds]
+        self.targets = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.targets]
+        return {"loss_sum": self.loss_sum, "count": self.count, "preds": self.preds, "targets": self.targets}
+
+
 def evaluate(model, loader, metrics=("accuracy",), loss_fn=None, progress=True, desc="eval"):
     """Loss (when ``loss_fn`` is given) and ``metrics`` of ``model`` over ``loader``,
     in eval mode under no_grad (the previous mode is restored). Returns a dict
     such as ``{"loss": 0.12, "accuracy": 0.97}``. ``progress`` shows a bar with the
-    running loss when stderr is a terminal."""
+    running loss when stderr is a terminal. On a GPU nothing is read back until the
+    end (see :class:`_EpochAccumulator`); the bar then shows no running loss."""
+    from nyang.device_checks import reading_synchronizes
+
     was_training = model.training
     model.eval()
     named = [metric_function(m) for m in metrics]
-    loss_sum, count, preds, targets = 0.0, 0, [], []
+    acc = None
     bar = progress_bar(loader, progress, desc=desc, leave=False)
     try:
         with no_grad():
             for batch in bar:
                 x, y = split_batch(batch)
                 out = model(x)
-                n = out.shape[0]
-                if loss_fn is not None:
-                    loss_sum += float(loss_fn(out, y).item()) * n
-                    if bar is not loader:
-                        bar.set_postfix(loss=f"{loss_sum / (count + n):.4f}", refresh=False)
-                count += n
-                preds.append(predicted_classes(out).numpy())
-                targets.append(hard_labels(y).numpy())
+                if acc is None:  # reads every batch where reading is free, else once at the end
+                    acc = _EpochAccumulator(None, lambda value: None,
+                                            math.inf if reading_synchronizes(out.device) else 1)
+                acc.add(None if loss_fn is None else loss_fn(out, y), out, y)
+                running = acc.running()[0]
+                if bar is not loader and running is not None:
+                    bar.set_postfix(loss=f"{running:.4f}", refresh=False)
     finally:
         model.train(was_training)
-    if count == 0:
+    if acc is None:
         raise ValueError("evaluate: the loader yielded no batches")
-    y_pred, y_true = np.concatenate(preds), np.concatenate(targets)
-    result = {} if loss_fn is None else {"loss": loss_sum / count}
+    y_true, y_pred = acc.labels()
+    result = {} if loss_fn is None else {"loss": acc.mean_loss()}
     for name, fn in named:
         result[name] = float(fn(y_true, y_pred))
     return result

@@ -24,7 +24,8 @@ import numpy as np
 from nyang import random as nyang_random
 from nyang.amp import GradScaler, autocast
 from nyang.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, WandbLogger
-from nyang.inference import evaluate, hard_labels, metric_function, predicted_classes, progress_bar, split_batch
+from nyang.device_checks import reading_synchronizes
+from nyang.inference import _EpochAccumulator, evaluate, metric_function, progress_bar, split_batch
 
 CHECKPOINT_KIND = "nyang-training-state"
 
@@ -76,78 +77,6 @@ class History:
 
     def __repr__(self):
         return f"History({len(self.rows)} epochs, best {self.monitor}={self.best_value} at epoch {self.best_epoch})"
-
-
-class _EpochAccumulator:
-    """The running loss and the predictions of one training epoch.
-
-    Losses are read back to the host every ``read_every`` steps (every step on the
-    CPU, where reading is free; on a GPU only now and then, since each read waits
-    for the device), checked for NaN/inf, and summed in float64 on the host.
-    Predicted and true classes stay on the device until the epoch ends. With
-    ``count_correct``, the number of right predictions is summed on the device and
-    read at the same points, for the progress bar's running accuracy."""
-
-    def __init__(self, partial, check_finite, read_every, count_correct=False):
-        partial = partial or {"loss_sum": 0.0, "count": 0, "preds": [], "targets": []}
-        self.loss_sum, self.count = partial["loss_sum"], partial["count"]
-        self.preds = [np.asarray(a) for a in partial["preds"]]
-        self.targets = [np.asarray(a) for a in partial["targets"]]
-        self.check_finite, self.read_every, self.count_correct = check_finite, read_every, count_correct
-        self.correct = sum(int((p == t).sum()) for p, t in zip(self.preds, self.targets))
-        self.pending, self.pending_count, self.pending_correct = [], 0, []
-
-    def add(self, loss, out, y):
-        n = out.shape[0]
-        self.pending.append(loss.detach() * n if self.read_every > 1 else loss.detach())
-        self.pending_count += n
-        pred, target = predicted_classes(out.detach()), hard_labels(y)
-        self.preds.append(pred)
-        self.targets.append(target)
-        if self.count_correct:
-            self.pending_correct.append((pred == target).sum())
-        if len(self.pending) >= self.read_every:
-            self.read()
-
-    def read(self):
-        if not self.pending:
-            return
-        if self.read_every == 1:
-            value = float(self.pending[0].item())
-            self.check_finite(value)
-            total = value * self.pending_count
-        else:
-            total = float(sum(self.pending[1:], self.pending[0]).item())
-            self.check_finite(total)
-        if self.pending_correct:
-            self.correct += int(sum(self.pending_correct[1:], self.pending_correct[0]).item())
-        self.loss_sum, self.count = self.loss_sum + total, self.count + self.pending_count
-        self.pending, self.pending_count, self.pending_correct = [], 0, []
-
-    def running(self):
-        """(mean loss, accuracy or None) of the steps read so far, without reading
-        more (no wait for the device); (None, None) before the first read."""
-        if self.count == 0:
-            return None, None
-        return self.loss_sum / self.count, (self.correct / self.count if self.count_correct else None)
-
-    def mean_loss(self):
-        self.read()
-        return self.loss_sum / self.count
-
-    def labels(self):
-        """(y_true, y_pred) of the epoch so far, as host arrays."""
-        self.read()
-        host = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.targets]
-        pred = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.preds]
-        return np.concatenate(host), np.concatenate(pred)
-
-    def state(self):
-        """Plain data to continue this epoch after a resume."""
-        self.read()
-        self.preds = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.preds]
-        self.targets = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.targets]
-        return {"loss_sum": self.loss_sum, "count": self.count, "preds": self.preds, "targets": self.targets}
 
 
 class _Interrupt:
@@ -217,7 +146,8 @@ class Trainer:
         self.should_stop = False
         self._partial = None
         self._interrupt = None
-        self._on_cpu = all(p.device.type != "cuda" for p in model.parameters())
+        # where reading a value is free, the loss is read (and checked) every step
+        self._on_cpu = not any(reading_synchronizes(p.device) for p in model.parameters())
         if resume is not None:
             self.load_last(resume)
 
@@ -550,7 +480,8 @@ def fit(model, optimizer, loss_fn, train_loader, valid_loader=None, epochs=1, sc
 
     ``monitor`` (default ``"valid_loss"``, or ``"train_loss"`` without a valid
     loader) drives early stopping (``patience`` epochs without an improvement of
-    more than ``min_delta``) and ``best.npz``. With ``out_dir``, the run writes
+    more than ``min_delta``) and ``best.npz`` (the best value, however small the
+    improvement, as in Keras). With ``out_dir``, the run writes
     ``best.npz``, ``last.npz``, ``history.csv``, ``history.jsonl``, ``curves.png``
     and ``run.json`` there; ``resume=out_dir`` continues from ``last.npz``.
     ``best.npz`` is a model file (architecture and weights, as ``nyang.save_model``

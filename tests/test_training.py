@@ -330,7 +330,10 @@ def test_best_npz_of_an_unregistered_module_keeps_the_weights_and_says_why(digit
     nyang.fit(model, optim.Adam(model.parameters()), nn.CrossEntropyLoss(), train, epochs=1, out_dir=tmp_path,
               verbose=False)
     best = nyang.load(tmp_path / "best.npz")
-    assert set(best["model"]) == set(model.state_dict()) and "not a registered module" in best["architecture_error"]
+    assert list(best["model"]) == list(model.state_dict()) and "not a registered module" in best["architecture_error"]
+    assert best["epoch"] == 1  # the only epoch: the weights are the model's own
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(best["model"][name].numpy(), value.numpy(), err_msg=name)
     with pytest.raises(nyang.checkpoint.NoArchitectureError):
         nyang.load_model(tmp_path / "best.npz")
 
@@ -364,6 +367,8 @@ def test_min_delta_counts_small_improvements_as_none(digits):
     strict = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=4, patience=1, min_delta=10.0,
                        verbose=False)
     assert len(strict) == 2 and strict.stopped_early  # epoch 2 improves, but by less than 10
+    assert strict["valid_loss"] == plain["valid_loss"][:2]  # the same training, stopped sooner
+    assert strict.best_epoch == 2  # min_delta is for stopping: best.npz keeps the lowest loss (as in Keras)
 
 
 def test_grad_clip_clips_the_global_norm_as_torch_does(digits):
@@ -440,21 +445,22 @@ def test_wandb_logger_sends_the_config_each_epoch_and_finishes(digits, monkeypat
     monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=init))
     monkeypatch.setenv("WANDB_MODE", "offline")
     model, opt, _, train, valid = make_run(digits)
-    nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=2, logger="wandb", verbose=False,
-              config={"note": "fake"})
+    history = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=2, logger="wandb", verbose=False,
+                        config={"note": "fake"})
     assert [c[0] for c in calls] == ["init", "log", "log", "finish"]
     kwargs = calls[0][1]
     assert kwargs["project"] == "nyang" and kwargs["mode"] == "offline"
     config = kwargs["config"]
     assert config["epochs"] == 2 and config["optimizer"] == "SGD" and config["metrics"] == ["accuracy"]
     assert config["config"] == {"note": "fake"} and config["nyang"] == nyang.__version__
-    assert [c[2] for c in calls[1:3]] == [1, 2] and calls[2][1]["epoch"] == 2 and "valid_loss" in calls[2][1]
+    assert [c[2] for c in calls[1:3]] == [1, 2] and [c[1] for c in calls[1:3]] == history.rows  # each epoch's row
 
     calls.clear()  # the logger's own config wins; no WANDB_MODE, no mode
     monkeypatch.delenv("WANDB_MODE")
     model, opt, _, train, valid = make_run(digits)
     logger = WandbLogger(project="p", config={"epochs": "mine"}, entity="me")
     nyang.fit(model, opt, nn.CrossEntropyLoss(), train, epochs=1, logger=logger, verbose=False)
+    assert [c[0] for c in calls] == ["init", "log", "finish"]
     kwargs = calls[0][1]
     assert kwargs["project"] == "p" and kwargs["entity"] == "me" and "mode" not in kwargs
     assert kwargs["config"]["epochs"] == "mine" and kwargs["config"]["optimizer"] == "SGD"
@@ -529,5 +535,29 @@ def test_a_single_logit_binary_model_is_scored_against_its_0_1_targets():
     model = nn.Sequential(nn.Linear(4, 1))
     history = nyang.fit(model, optim.Adam(model.parameters(), lr=0.05), nn.BCEWithLogitsLoss(),
                         DataLoader(data, batch_size=32), DataLoader(data, batch_size=64), epochs=3, verbose=False)
-    expected = float(np.mean(nyang.predict(model, x).classes == y.ravel()))
+    logit = x @ model[0].weight.numpy().T + model[0].bias.numpy()  # by hand: class 1 where the logit is > 0
+    expected = float(np.mean((logit > 0) == (y > 0.5)))
     assert history["valid_accuracy"][-1] == pytest.approx(expected) and expected > 0.8
+    assert np.array_equal(nyang.predict(model, x).classes, (logit > 0).ravel())
+
+
+def test_evaluate_off_the_cpu_reads_the_losses_once(digits, monkeypatch):
+    """Where reading waits for the device, evaluate keeps losses and predictions there and
+    reads them at the end; the result is the per-batch reading's, to float32 rounding."""
+    model, _, _, _, valid = make_run(digits)
+    valid = DataLoader(digits.valid, batch_size=64)  # 5 batches
+    at_once = nyang.evaluate(model, valid, ("accuracy",), nn.CrossEntropyLoss(), progress=False)
+    reads = []
+    original = nyang.inference._EpochAccumulator.read
+
+    def counting_read(self):
+        if self.pending:
+            reads.append(len(self.pending))
+        original(self)
+
+    monkeypatch.setattr(nyang.inference._EpochAccumulator, "read", counting_read)
+    monkeypatch.setattr("nyang.device_checks.reading_synchronizes", lambda device: True)
+    queued = nyang.evaluate(model, valid, ("accuracy",), nn.CrossEntropyLoss(), progress=False)
+    assert reads == [len(valid)]
+    assert queued["accuracy"] == at_once["accuracy"]
+    assert queued["loss"] == pytest.approx(at_once["loss"], rel=1e-6)
