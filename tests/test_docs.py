@@ -1,6 +1,7 @@
 """The documentation site (docs/): every page runs under Streamlit's AppTest without
 an exception, its main widgets are there, changing them changes what it shows, and
 what it shows is right where that is easy to check."""
+import ast
 import importlib
 import inspect
 import subprocess
@@ -68,8 +69,12 @@ def test_every_page_is_in_the_navigation():
 def test_getting_started_runs_the_first_model():
     at = open_page("getting_started")
     assert any("make demo" in c.value for c in at.code)
+    assert not any("'accuracy':" in c.value for c in at.code)  # nothing run before the button
     run(widget(at.button, "Run it").click())
-    assert any("'accuracy':" in c.value for c in at.code)
+    printed = [c.value for c in at.code if "'accuracy':" in c.value]
+    assert len(printed) == 1 and "epoch 20/20" in printed[0]  # fit printed its 20 epochs, then evaluate
+    scores = ast.literal_eval(printed[0].strip().splitlines()[-1])
+    assert set(scores) == {"accuracy"} and scores["accuracy"] >= 0.9  # seeded iris: an easy problem
 
 
 def test_api_reference_browses_modules_and_searches():
@@ -90,12 +95,22 @@ def test_api_reference_browses_modules_and_searches():
     assert not at.expander
 
 
+def forward_loss_by_hand(x1, x2, target, seed):
+    """The page's loss with NumPy: the same seeded Linear(2, 3) and Linear(3, 1) weights."""
+    generator = nyang.Generator("cpu").manual_seed(seed)
+    first, second = nyang.nn.Linear(2, 3, generator=generator), nyang.nn.Linear(3, 1, generator=generator)
+    h = first.weight.numpy() @ np.array([x1, x2], dtype=np.float32) + first.bias.numpy()
+    y_hat = second.weight.numpy() @ np.maximum(h, 0) + second.bias.numpy()
+    return 0.5 * float(((y_hat - target) ** 2).sum())
+
+
 def test_forward_backward_autograd_matches_the_chain_rule():
     at = open_page("forward_backward")
-    loss = at.metric[0].value
+    assert at.metric[0].value == f"{forward_loss_by_hand(1.0, -0.5, 1.0, 1):.4f}"  # the default sliders
     assert max(float(d) for d in column(at, 0, "max |diff|")) < 1e-5
     run(widget(at.slider, "x₁").set_value(-1.5))
-    assert at.metric[0].value != loss
+    assert at.metric[0].value == f"{forward_loss_by_hand(-1.5, -0.5, 1.0, 1):.4f}"
+    assert max(float(d) for d in column(at, 0, "max |diff|")) < 1e-5
 
 
 def test_activations_derivatives_come_from_autograd():
@@ -106,6 +121,13 @@ def test_activations_derivatives_come_from_autograd():
     assert column(at, 0, "activation") == ["relu", "sigmoid"]
     assert column(at, 0, "f′(1)")[0] == 1.0 and column(at, 0, "f′(-1)")[0] == 0.0
     assert column(at, 0, "f′(0)")[1] == pytest.approx(0.25)
+    run(widget(at.multiselect, "Activations").set_value(["leaky_relu", "elu"]))
+    run(widget(at.slider, "leaky_relu slope s").set_value(0.2))
+    run(widget(at.slider, "elu α").set_value(0.5))
+    assert column(at, 0, "f′(-1)")[0] == pytest.approx(0.2) and column(at, 0, "f(-1)")[0] == pytest.approx(-0.2)
+    # elu(-1) = α (e^-1 - 1), elu'(-1) = α e^-1 (the table rounds to 4 decimals)
+    assert column(at, 0, "f(-1)")[1] == pytest.approx(round(0.5 * (np.exp(-1) - 1), 4))
+    assert column(at, 0, "f′(-1)")[1] == pytest.approx(round(0.5 * np.exp(-1), 4))
 
 
 def test_initialization_kaiming_keeps_relu_activations_alive():
@@ -121,8 +143,14 @@ def test_optimizers_change_with_the_surface_and_steps():
     at = open_page("optimizers")
     before, losses = images(at), column(at, 0, "final loss")
     assert column(at, 0, "optimizer") == ["SGD", "Momentum", "Adam"]
+    # SGD with lr 0.9 on 0.01 x² + y² from (-4.5, 1.5): each step multiplies x by 1 - 0.9 * 0.02
+    # and y by 1 - 0.9 * 2, so after n steps x = -4.5 * 0.982^n, y = 1.5 * (-0.8)^n
+    assert column(at, 0, "final x")[0] == pytest.approx(-4.5 * 0.982 ** 150, rel=1e-4)
     run(widget(at.slider, "Steps").set_value(40))
     assert column(at, 0, "final loss") != losses
+    assert column(at, 0, "final x")[0] == pytest.approx(-4.5 * 0.982 ** 40, rel=1e-4)
+    x, y = -4.5 * 0.982 ** 39, 1.5 * (-0.8) ** 39  # the final loss is the one the last step started from
+    assert column(at, 0, "final loss")[0] == pytest.approx(0.01 * x ** 2 + y ** 2, rel=1e-4)
     run(widget(at.selectbox, "Loss surface").set_value("Rosenbrock"))
     assert images(at) != before
 
@@ -135,7 +163,11 @@ def test_every_scheduler_draws_its_curve():
         run(widget(at.selectbox, "Scheduler").set_value(name))
         seen.add(tuple(images(at)))
     assert len(seen) == len(widget(at.selectbox, "Scheduler").options)
+    run(widget(at.selectbox, "Scheduler").set_value("ExponentialLR"))
+    assert at.metric[-1].value == f"{0.1 * 0.97 ** 99:.4g}"  # gamma 0.97 from 0.1, at step 99
+    before = images(at)
     run(widget(at.toggle, "Overlay the others").set_value(True))
+    assert images(at) != before and at.metric[-1].value == f"{0.1 * 0.97 ** 99:.4g}"
 
 
 def test_normalization_layers_zero_their_groups():
@@ -153,8 +185,15 @@ def test_losses_value_and_gradient():
     before = images(at)
     run(widget(at.selectbox, "Task").set_value("Binary classification"))
     assert images(at) != before
+    # BCE with logits at z = 0, target 1: -log σ(0) = log 2, gradient σ(0) - 1 = -0.5
+    assert column(at, 0, "loss")[0] == "BCEWithLogitsLoss"
+    assert column(at, 0, "value at 0")[0] == pytest.approx(round(np.log(2), 4))
+    assert column(at, 0, "gradient at 0")[0] == pytest.approx(-0.5)
     run(widget(at.selectbox, "Task").set_value("Multi-class (3 classes)"))
+    # cross-entropy of logits (0, 0, 0) for class 0: log 3, gradient softmax - one-hot = 1/3 - 1
     assert column(at, 0, "loss")[0] == "CrossEntropyLoss"
+    assert column(at, 0, "value at 0")[0] == pytest.approx(round(np.log(3), 4))
+    assert column(at, 0, "gradient at 0")[0] == pytest.approx(round(-2 / 3, 4))
 
 
 def test_augmentation_reseeds_and_can_do_nothing():
@@ -175,8 +214,7 @@ def test_train_one_epoch_on_iris_and_download_the_checkpoint(tmp_path):
     assert widget(at.button, "Stop").disabled
     widget(at.number_input, "Epochs").set_value(1)
     run(widget(at.button, "Train").click())
-    accuracy = float(widget(at.metric, "Test accuracy").value)
-    assert 0.0 <= accuracy <= 1.0 and at.success[0].value == "Trained 1 epoch."
+    assert at.success[0].value == "Trained 1 epoch."
     assert {"Dataset", "Model", "Optimizer", "Scheduler"} <= {w.label for w in at.selectbox}
     assert len(images(at)) == 1  # the confusion matrix
     wrong = int(widget(at.metric, "Wrong predictions").value.split(" / ")[0])
@@ -189,8 +227,15 @@ def test_train_one_epoch_on_iris_and_download_the_checkpoint(tmp_path):
     path.write_bytes(job.result["checkpoint"])
     model, meta = nyang.load_model(path, with_metadata=True)
     assert meta["classes"] == job.splits.classes
-    x = nyang.tensor(np.stack([job.splits.test[i][0] for i in range(len(job.splits.test))]))
-    assert (nyang.predict(model, x).classes == job.result["prediction"].classes).all()
+    x, y = job.splits.test.tensors
+    predicted = nyang.predict(model, x, progress=False).classes
+    assert (predicted == job.result["prediction"].classes).all()
+    # the page's scores are those of the checkpoint's predictions against the test labels
+    right = int((predicted == y).sum())
+    assert widget(at.metric, "Test accuracy").value == f"{right / len(y):.3f}"
+    assert widget(at.metric, "Wrong predictions").value == f"{len(y) - right} / {len(y)}"
+    cm = job.result["confusion"]
+    assert cm.sum() == len(y) and np.trace(cm) == right
 
 
 def test_train_stop_flag_stops_the_trainer():

@@ -23,7 +23,7 @@ import pandas as pd
 import streamlit as st
 
 import nyang
-from nyang import nn, optim
+from nyang import metrics, nn, optim
 from nyang.callbacks import Callback
 from nyang.data import datasets
 from nyang.optim import lr_scheduler
@@ -120,7 +120,7 @@ class Job:
         self.config = config
         nyang.manual_seed(config["seed"])
         self.splits = load(config["dataset"])
-        train, valid, self.test_loader = self.splits.loaders(batch_size=config["batch_size"])
+        train, valid, _ = self.splits.loaders(batch_size=config["batch_size"])
         self.model = build_model(config["model"], self.splits, config["hidden"])
         optimizer = OPTIMIZERS[config["optimizer"]](self.model.parameters(), config["lr"])
         build, interval = SCHEDULERS[config["scheduler"]]
@@ -145,14 +145,15 @@ class Job:
             view.draw(self.trainer)
 
     def score(self):
-        """Test metrics, confusion matrix, the wrong predictions and the checkpoint's bytes."""
-        test = self.splits.test
-        scores = nyang.evaluate(self.model, self.test_loader, metrics=("accuracy", "f1"), progress=False)
-        prediction = nyang.predict(self.model, test)
-        y_true = np.asarray([int(test[i][1]) for i in range(len(test))])
-        cm = nyang.metrics.confusion_matrix(y_true, prediction.classes, num_classes=self.splits.num_classes)
-        wrong = np.flatnonzero(prediction.classes != y_true)
-        return {"scores": scores, "confusion": np.asarray(cm), "wrong": wrong, "y_true": y_true,
+        """Test metrics, confusion matrix (and its picture), the wrong predictions and
+        the checkpoint's bytes, all from one pass of the model over the test split."""
+        y_true = self.splits.test.tensors[1]
+        prediction = nyang.predict(self.model, self.splits.test, progress=False)
+        scores = {"accuracy": float(metrics.accuracy(y_true, prediction.classes)),
+                  "f1": float(metrics.f1_score(y_true, prediction.classes, average="macro"))}
+        cm = np.asarray(metrics.confusion_matrix(y_true, prediction.classes, num_classes=self.splits.num_classes))
+        return {"scores": scores, "confusion": cm, "confusion_png": confusion_png(cm, self.splits.classes),
+                "wrong": np.flatnonzero(prediction.classes != y_true), "y_true": y_true,
                 "prediction": prediction, "checkpoint": self.checkpoint()}
 
     def checkpoint(self):

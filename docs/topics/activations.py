@@ -5,6 +5,7 @@ import streamlit as st
 
 import nyang
 import nyang.nn.functional as F
+from nyangdocs.autodiff import value_and_grad
 from nyangdocs.figures import COLORS, figure
 
 FORMULAS = {
@@ -33,10 +34,7 @@ def activation(name, slope, alpha):
 @st.cache_data
 def evaluate(name, points, slope, alpha):
     """f(x) and f'(x) at ``points``; the derivative is x.grad after ``f(x).sum().backward()``."""
-    x = nyang.tensor(np.asarray(points, dtype=np.float32), requires_grad=True)
-    y = activation(name, slope, alpha)(x)
-    y.sum().backward()
-    return y.detach().numpy(), x.grad.numpy()
+    return value_and_grad(activation(name, slope, alpha), points)
 
 
 st.title("Activations")

@@ -5,6 +5,7 @@ import streamlit as st
 
 import nyang
 import nyang.nn.functional as F
+from nyangdocs.autodiff import value_and_grad
 from nyangdocs.figures import COLORS, figure
 
 
@@ -52,14 +53,11 @@ TASKS = {
 def curve(task, name, points, target, parameter):
     """Loss per prediction and its derivative, ``x.grad`` after ``loss.sum().backward()``."""
     fn = TASKS[task][2][name][0]
-    x = nyang.tensor(np.asarray(points, dtype=np.float32), requires_grad=True)
     if task == "Multi-class (3 classes)":
         target_tensor = nyang.zeros(len(points), dtype=nyang.int64)
     else:
         target_tensor = nyang.full((len(points),), float(target))
-    loss = fn(x, target_tensor, parameter)
-    loss.sum().backward()
-    return loss.detach().numpy(), x.grad.numpy()
+    return value_and_grad(lambda x: fn(x, target_tensor, parameter), points)
 
 
 st.title("Losses")

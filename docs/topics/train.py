@@ -1,5 +1,4 @@
 """Train in the browser: nyang's Trainer with live curves, a stop button and a checkpoint."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -65,7 +64,7 @@ classes = job.splits.classes
 left, right = st.columns(2)
 with left:
     st.markdown("**Confusion matrix** (test split, `nyang.viz.save_confusion_matrix`)")
-    st.image(live.confusion_png(result["confusion"], classes))
+    st.image(result["confusion_png"])
 with right:
     st.markdown("**A few wrong predictions**")
     wrong = result["wrong"][:16]
@@ -74,7 +73,7 @@ with right:
     if len(wrong) == 0:
         st.write("None: every test sample is right.")
     elif config["dataset"] == "digits":
-        images = np.stack([job.splits.test[int(i)][0][0] for i in wrong])
+        images = job.splits.test.tensors[0][wrong, 0]
         titles = [f"{result['y_true'][i]} → {predicted[i]}" for i in wrong]
         st.pyplot(image_grid(images, titles, ncols=8))
         st.caption("true → predicted")
