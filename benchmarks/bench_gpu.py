@@ -20,9 +20,10 @@ amp inference is a forward under autocast. ``--no-amp`` runs float32 only, ``--a
 amp only; the default runs both.
 
 A train step is forward + cross-entropy + backward + SGD with momentum 0.9 (train
-mode); inference is a forward pass under no_grad in eval mode. PyTorch runs the same
-architectures (parameter counts are checked) in full float32: TF32 is switched off
-for cuDNN convolutions and matmuls, as CuPy does not use it by default.
+mode); inference is a forward pass under no_grad in eval mode. PyTorch runs the nyang
+model's twin (``nyang.torch_bridge.to_torch``: the same layers and starting weights) in
+full float32: TF32 is switched off for cuDNN convolutions and matmuls, as CuPy does not
+use it by default.
 
 Timing: nyang and PyTorch steps alternate (``benchmarks.harness.interleaved``), each
 step followed by a device-wide synchronize inside its timed region, so every timed
@@ -49,13 +50,13 @@ and says what is missing; without a CUDA build of PyTorch it times nyang alone.
 import argparse
 import contextlib
 import gc
-import math
 import sys
 
 import numpy as np
 
 import nyang
 from benchmarks.harness import environment, interleaved, markdown_table, write_results
+from nyang.torch_bridge import to_torch
 
 WORKLOADS = {  # name -> (nyang model builder, input shape (C, H, W), batch)
     "mlp": (lambda: nyang.models.mlp(784, 10, hidden=(256, 128)), (1, 28, 28), 128),
@@ -110,26 +111,6 @@ def torch_amp_on_cpu(torch):
     return None
 
 
-def torch_model(torch, name):
-    """The PyTorch twin of ``WORKLOADS[name]``'s nyang model."""
-    nn = torch.nn
-    if name == "mlp":
-        return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
-                             nn.Linear(128, 10))
-    if name == "lenet":
-        return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                             nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                             nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-                             nn.Linear(84, 10))
-
-    def block(c_in, c_out):
-        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
-                nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
-
-    return nn.Sequential(*block(3, 32), *block(32, 64), nn.Flatten(), nn.Linear(64 * 8 * 8, 256), nn.ReLU(),
-                         nn.Dropout(0.5), nn.Linear(256, 10))
-
-
 # ---------------------------------------------------------------- one side each
 
 
@@ -137,21 +118,16 @@ class NyangSide:
     """A nyang model, its optimizer and a batch, all on ``device`` (CUDA, or the CPU
     for a dry run); with ``amp``, autocast and a GradScaler as ``fit(amp=True)``."""
 
-    def __init__(self, name, device, x, y, amp=False):
-        build, _, _ = WORKLOADS[name]
-        nyang.manual_seed(0)
+    def __init__(self, model, device, x, y, amp=False):
         self.cuda = device.type == "cuda"
         self.device = device
-        self.model = build().to(device)
+        self.model = model.to(device)
         self.optimizer = nyang.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
         self.loss = nyang.nn.CrossEntropyLoss()
         self.x = nyang.tensor(x, device=device)
         self.y = nyang.tensor(y, device=device)
         self.amp = amp
         self.scaler = nyang.amp.GradScaler(enabled=amp)
-
-    def parameters(self):
-        return sum(math.prod(p.shape) for p in self.model.parameters())
 
     def synchronize(self):
         if self.cuda:
@@ -208,23 +184,20 @@ class NyangSide:
 
 
 class TorchSide:
-    """The PyTorch twin, on the same GPU (or the CPU for a dry run)."""
+    """The PyTorch twin ``model``, on the same GPU (or the CPU for a dry run)."""
 
-    def __init__(self, torch, name, device, x, y, amp=False):
+    def __init__(self, torch, model, device, x, y, amp=False):
         self.torch = torch
         torch.manual_seed(0)
         self.device = device
         self.cuda = device.type == "cuda"
-        self.model = torch_model(torch, name).to(device)
+        self.model = model.to(device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
         self.loss = torch.nn.CrossEntropyLoss()
         self.x = torch.from_numpy(x).to(device)
         self.y = torch.from_numpy(y).to(device)
         self.amp = amp
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp)
-
-    def parameters(self):
-        return sum(p.numel() for p in self.model.parameters())
 
     def synchronize(self):
         if self.cuda:
@@ -266,18 +239,18 @@ def label(name, precision):
 def measure(name, precision, device, torch, torch_device, steps, warmup, batch=None, memory=True):
     """Rows (train, inference) for workload ``name`` in ``precision`` ("fp32" or "amp").
     ``torch`` is None to time nyang alone; ``memory`` False skips the peak-memory pass."""
-    _, shape, default_batch = WORKLOADS[name]
+    build, shape, default_batch = WORKLOADS[name]
     batch = batch or default_batch
     amp = precision == "amp"
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch,) + shape).astype(np.float32)
     y = rng.integers(0, 10, batch).astype(np.int64)
-    sides = {"nyang": NyangSide(name, device, x, y, amp)}
-    if torch is not None:
-        sides["torch"] = TorchSide(torch, name, torch_device, x, y, amp)
-        counts = {side: s.parameters() for side, s in sides.items()}
-        if counts["nyang"] != counts["torch"]:
-            raise RuntimeError(f"{name}: the models differ: parameter counts {counts}")
+    nyang.manual_seed(0)
+    model = build()
+    twin = to_torch(model) if torch is not None else None  # before the nyang model moves to the device
+    sides = {"nyang": NyangSide(model, device, x, y, amp)}
+    if twin is not None:
+        sides["torch"] = TorchSide(torch, twin, torch_device, x, y, amp)
     rows = []
     for mode in ("train", "infer"):
         for side in sides.values():

@@ -18,14 +18,13 @@ interleaved figures).
 """
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
 
 import numpy as np
 
-from benchmarks.harness import BLOCK, PAUSE, environment, in_turns, markdown_table, step_timer
+from benchmarks.harness import BLOCK, PAUSE, environment, in_turns, markdown_table, step_timer, write_report
 
 WORKLOADS = {  # name: (label, builder arguments, input shape without the batch, batch)
     "mlp": ("MLP 784-256-128-10", ("mlp", 784, 10, (256, 128)), (784,), 128),
@@ -82,11 +81,11 @@ def _data(name, batch):
     return x, rng.integers(0, 10, batch)
 
 
-def _nyang_cases(model, x, y):
-    import nyang
-
-    optimizer = nyang.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn, xs, ys = nyang.nn.CrossEntropyLoss(), nyang.tensor(x), nyang.tensor(y)
+def _cases(fw, model, x, y):
+    """``{"train": step, "infer": step}`` closures for ``model`` in framework ``fw``, the
+    ``nyang`` or the ``torch`` module (every name used here is the same in both)."""
+    optimizer = fw.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn, xs, ys = fw.nn.CrossEntropyLoss(), fw.from_numpy(x), fw.from_numpy(y)
 
     def train():
         optimizer.zero_grad()
@@ -94,28 +93,10 @@ def _nyang_cases(model, x, y):
         optimizer.step()
 
     def infer():
-        with nyang.no_grad():
+        with fw.no_grad():
             model(xs)
 
-    return train, infer
-
-
-def _torch_cases(twin, x, y):
-    import torch
-
-    optimizer = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
-    loss_fn, xs, ys = torch.nn.CrossEntropyLoss(), torch.from_numpy(x), torch.from_numpy(y)
-
-    def train():
-        optimizer.zero_grad()
-        loss_fn(twin(xs), ys).backward()
-        optimizer.step()
-
-    def infer():
-        with torch.no_grad():
-            twin(xs)
-
-    return train, infer
+    return {"train": train, "infer": infer}
 
 
 def _timed(modes, cases, steps, warmup, pause=PAUSE):
@@ -184,13 +165,14 @@ def _layer_step(layer, x, grad):
 def run_workload(name, steps, warmup, batch, pause=PAUSE):
     """Medians (seconds, in turns) of train step and inference of both frameworks,
     and for VGG-small the per-layer rows."""
+    import nyang
+    import torch
     from nyang.torch_bridge import to_torch
 
     model = build(name)
     twin = to_torch(model)
     x, y = _data(name, batch)
-    cases = {"nyang": dict(zip(("train", "infer"), _nyang_cases(model, x, y))),
-             "torch": dict(zip(("train", "infer"), _torch_cases(twin, x, y)))}
+    cases = {"nyang": _cases(nyang, model, x, y), "torch": _cases(torch, twin, x, y)}
     result = {"seconds": _timed((model.train, twin.train), cases, steps, warmup, pause)}
     if name == LAYERS_OF:
         model.train(), twin.train()
@@ -201,6 +183,8 @@ def run_workload(name, steps, warmup, batch, pause=PAUSE):
 def run_alone(name, side, steps, warmup, batch):
     """Medians of train step and inference of one framework alone, and its peak RSS
     (MB) with the RSS once the libraries, model and data were loaded."""
+    import importlib
+
     from nyang.compare import peak_rss_mb
 
     model = build(name)
@@ -209,11 +193,9 @@ def run_alone(name, side, steps, warmup, batch):
         from nyang.torch_bridge import to_torch
 
         model = to_torch(model)
-        train, infer = _torch_cases(model, x, y)
-    else:
-        train, infer = _nyang_cases(model, x, y)
+    cases = {side: _cases(importlib.import_module(side), model, x, y)}
     baseline = peak_rss_mb()
-    seconds = _timed((model.train,), {side: {"train": train, "infer": infer}}, steps, warmup)
+    seconds = _timed((model.train,), cases, steps, warmup)
     return {"seconds": {mode: t[side] for mode, t in seconds.items()}, "peak_rss_mb": peak_rss_mb(),
             "loaded_rss_mb": baseline}
 
@@ -301,11 +283,8 @@ def main(steps=20, warmup=3, workloads=tuple(WORKLOADS), batch=None, prefix="ben
         parts.append(f"Per layer, {WORKLOADS[LAYERS_OF][0]} (train mode):\n\n" + markdown_table(layers, LAYER_COLUMNS))
     text = "\n\n".join(parts) + "\n\n" + note
     print("\n" + text)
-    with open(prefix + ".json", "w") as f:
-        json.dump({"environment": env, "steps": steps, "warmup": warmup, "models": rows, "layers": layers}, f,
-                  indent=2)
-    with open(prefix + ".md", "w") as f:
-        f.write(text + "\n")
+    write_report(prefix, {"environment": env, "steps": steps, "warmup": warmup, "models": rows, "layers": layers},
+                 text)
     return rows, layers
 
 

@@ -16,7 +16,6 @@ whole data-loading epochs, single turns (:func:`interleaved`) are fine.
 import json
 import os
 import platform
-import resource
 import statistics
 import time
 
@@ -42,18 +41,18 @@ BLOCK, PAUSE = 10, 0.15  # steps per turn, seconds before a turn (see the notes 
 def in_turns(cases, steps=20, warmup=3, block=BLOCK, pause=PAUSE):
     """Median seconds of each phase of each case, taking turns in blocks (see the notes).
     ``cases[name]()`` runs one step and returns ``{phase: seconds}``; each case runs
-    ``warmup`` untimed steps, then ``steps`` timed ones in blocks of ``block``."""
-    block = min(block, steps)
+    ``warmup`` untimed steps, then ``steps`` timed ones in blocks of ``block`` (the last
+    block shorter when ``block`` does not divide ``steps``)."""
     for fn in cases.values():
         for _ in range(warmup):
             fn()
     times = {name: {} for name in cases}
-    for _ in range(-(-steps // block)):
+    for start in range(0, steps, block):
         for name, fn in cases.items():
             if len(cases) > 1:
                 time.sleep(pause)
             fn()
-            for _ in range(block):
+            for _ in range(min(block, steps - start)):
                 for phase, seconds in fn().items():
                     times[name].setdefault(phase, []).append(seconds)
     return {name: {phase: statistics.median(t) for phase, t in phases.items()} for name, phases in times.items()}
@@ -66,11 +65,6 @@ def step_timer(fn):
         fn()
         return {"step": time.perf_counter() - start}
     return step
-
-
-def peak_rss_mb():
-    """This process's peak resident memory so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def environment():
@@ -101,9 +95,14 @@ def markdown_table(rows, columns):
     return "\n".join(lines)
 
 
+def write_report(path_prefix, report, text):
+    """Write ``<prefix>.json`` (the dict ``report``) and ``<prefix>.md`` (``text``)."""
+    with open(path_prefix + ".json", "w") as f:
+        json.dump(report, f, indent=2)
+    with open(path_prefix + ".md", "w") as f:
+        f.write(text + "\n")
+
+
 def write_results(path_prefix, results, table):
     """Write ``<prefix>.json`` (results and environment) and ``<prefix>.md`` (the table)."""
-    with open(path_prefix + ".json", "w") as f:
-        json.dump({"environment": environment(), "results": results}, f, indent=2)
-    with open(path_prefix + ".md", "w") as f:
-        f.write(table + "\n")
+    write_report(path_prefix, {"environment": environment(), "results": results}, table)

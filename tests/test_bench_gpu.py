@@ -35,16 +35,24 @@ def test_cpu_dry_run_writes_fp32_and_amp_rows_for_both_frameworks(tmp_path):
     for row in rows:
         assert row["batch"] == 8
         assert row["precision"] == ("amp" if row["workload"].endswith(" amp") else "fp32")
-        for key in ("nyang ms", "torch ms", "ratio", "nyang samples/s", "torch samples/s"):
-            assert row[key] > 0, (row["workload"], row["mode"], key)
+        for side in ("nyang", "torch"):
+            assert row[f"{side} ms"] > 0, (row["workload"], row["mode"], side)
+            assert row[f"{side} samples/s"] == pytest.approx(8 / (row[f"{side} ms"] / 1e3))
+        assert row["ratio"] == pytest.approx(row["nyang ms"] / row["torch ms"])
         assert not any("peak" in key for key in row)  # no memory figures on the CPU
-    for row in rows:
+        scales = {key for key in row if key.endswith("loss scale")}  # amp train rows only
         if row["precision"] == "amp" and row["mode"] == "train":
-            assert row["nyang loss scale"] > 0 and row["torch loss scale"] > 0
+            assert scales == {"nyang loss scale", "torch loss scale"}
+            assert 0 < row["nyang loss scale"] <= 2 ** 16 and 0 < row["torch loss scale"] <= 2 ** 16
+        else:
+            assert not scales
     assert report["results"]["gpu"]["device"] == "cpu"
-    table = (tmp_path / "gpu.md").read_text()
-    assert table.startswith("| workload | batch | mode | nyang ms | torch ms | ratio |")
-    assert "| lenet amp | 8 | train |" in table and "peak MB" not in table
+    assert report["results"]["steps"] == 1 and report["results"]["warmup"] == 1
+    lines = (tmp_path / "gpu.md").read_text().splitlines()
+    assert lines[0] == "| workload | batch | mode | nyang ms | torch ms | ratio | nyang samples/s | torch samples/s |"
+    assert len(lines) == 2 + len(rows)
+    assert [line.split(" | ")[:3] for line in lines[2:]] == [
+        [f"| {r['workload']}", "8", r["mode"]] for r in rows]
 
 
 @pytest.mark.parametrize("flag, precisions", [("--amp", {"amp"}), ("--no-amp", {"fp32"})])
@@ -66,6 +74,7 @@ def test_without_torch_it_times_nyang_alone(tmp_path):
     assert "timing nyang alone: PyTorch is not installed" in result.stdout
     rows = json.loads((tmp_path / "alone.json").read_text())["results"]["rows"]
     assert len(rows) == 4 and all(r["nyang ms"] > 0 and "torch ms" not in r and "ratio" not in r for r in rows)
+    assert (tmp_path / "alone.md").read_text().startswith("| workload | batch | mode | nyang ms | nyang samples/s |\n")
 
 
 def test_without_cupy_the_cuda_default_exits_1_naming_what_is_missing(tmp_path):

@@ -4,17 +4,67 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from benchmarks.bench_models import WORKLOADS, build, forward_macs
+from benchmarks.bench_models import (INFER_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, TIME_COLUMNS, WORKLOADS, _cases,
+                                     build, forward_macs)
+from benchmarks.harness import in_turns
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# multiply-adds of one sample's forward pass through the Conv2d and Linear layers, by hand:
+# a convolution's output elements times (input channels x kernel area), a Linear's outputs times its inputs
+MACS = {
+    "mlp": 784 * 256 + 256 * 128 + 128 * 10,
+    "lenet": 6 * 28 * 28 * (1 * 5 * 5) + 16 * 10 * 10 * (6 * 5 * 5) + 400 * 120 + 120 * 84 + 84 * 10,
+    "vgg-small": (32 * 32 * 32 * (3 * 9) + 32 * 32 * 32 * (32 * 9) + 64 * 16 * 16 * (32 * 9)
+                  + 64 * 16 * 16 * (64 * 9) + 64 * 8 * 8 * 256 + 256 * 10),
+}
+VGG_LAYERS = ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] * 2 + [
+    "Flatten", "Linear", "ReLU", "Dropout", "Linear"]
 
-@pytest.mark.parametrize("name, gflop", [("mlp", 0.18028), ("lenet", 0.15995), ("vgg-small", 9.8031)])
-def test_flop_counter_gives_the_analytic_counts(name, gflop):
-    _, _, shape, batch = WORKLOADS[name]
-    assert 6 * forward_macs(build(name), shape) * batch / 1e9 == pytest.approx(gflop, rel=1e-4)
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_flop_counter_gives_the_counts_worked_out_by_hand(name):
+    _, _, shape, _ = WORKLOADS[name]
+    assert forward_macs(build(name), shape) == MACS[name]
+
+
+def test_in_turns_runs_warmup_one_untimed_step_per_turn_and_exactly_steps_timed():
+    calls = {"a": 0, "b": 0}
+
+    def case(name, seconds):
+        def step():
+            calls[name] += 1
+            return {"phase": seconds}
+        return step
+
+    medians = in_turns({"a": case("a", 1.0), "b": case("b", 2.0)}, steps=25, warmup=2, block=10, pause=0)
+    assert medians == {"a": {"phase": 1.0}, "b": {"phase": 2.0}}
+    assert calls == {"a": 2 + 3 + 25, "b": 2 + 3 + 25}  # 3 turns (10, 10, 5 steps), each after an untimed step
+
+
+def test_nyang_and_torch_train_steps_agree_on_twin_models():
+    torch = pytest.importorskip("torch")
+    import nyang
+    from nyang.torch_bridge import to_torch
+
+    model = build("mlp")
+    twin = to_torch(model)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 784)).astype(np.float32), rng.integers(0, 10, 4)
+    ours, theirs = _cases(nyang, model, x, y), _cases(torch, twin, x, y)
+    for _ in range(2):  # the second step uses the momentum
+        ours["train"](), theirs["train"]()
+    for (name, p), q in zip(model.named_parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def _table(text, start):
+    """The header cells and the number of body rows of the markdown table whose header starts ``| start``."""
+    lines = text[text.index(f"| {start}"):].split("\n\n")[0].splitlines()
+    return [c.strip() for c in lines[0].strip("|").split("|")], len(lines) - 2
 
 
 def test_bench_models_runs_and_writes_its_tables(tmp_path):
@@ -26,12 +76,36 @@ def test_bench_models_runs_and_writes_its_tables(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "OPENBLAS_CORETYPE=" in result.stdout and "torch threads=" in result.stdout
     report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["steps"] == 2 and report["warmup"] == 1 and "blas_threads" in report["environment"]
     (row,) = report["models"]
-    for key in ("nyang train ms", "torch infer ms", "nyang GFLOP/s", "nyang infer samples/s", "alone infer ratio", "nyang peak RSS MB", "torch peak RSS MB",
-                "RSS ratio", "alone train ratio"):
+    assert row["workload"] == WORKLOADS["vgg-small"][0] and row["batch"] == 2
+    assert row["GFLOP/step"] == pytest.approx(6 * MACS["vgg-small"] * 2 / 1e9)
+    for mode in ("train", "infer"):
+        prefix_ = "" if mode == "train" else "infer "
+        ours, theirs = row[f"nyang {mode} ms"], row[f"torch {mode} ms"]
+        assert ours > 0 and theirs > 0
+        assert row[f"{mode} ratio"] == pytest.approx(ours / theirs)
+        flop = row["GFLOP/step"] / (1 if mode == "train" else 3)
+        for side, ms in (("nyang", ours), ("torch", theirs)):
+            assert row[f"{side} {prefix_}samples/s"] == pytest.approx(2 / (ms / 1e3))
+            assert row[f"{side} {prefix_}GFLOP/s"] == pytest.approx(flop / (ms / 1e3))
+    for key in ("nyang peak RSS MB", "torch peak RSS MB", "nyang loaded RSS MB", "torch loaded RSS MB",
+                "nyang alone train ms", "torch alone train ms", "alone infer ratio"):
         assert row[key] > 0, key
-    assert len(report["layers"]) == 19 and report["layers"][0]["layer"] == "0: Conv2d"
-    assert (tmp_path / "bench.md").read_text().count("| workload |") == 3  # train, inference, memory
+    assert row["RSS ratio"] == pytest.approx(row["nyang peak RSS MB"] / row["torch peak RSS MB"])
+    assert row["alone train ratio"] == pytest.approx(row["nyang alone train ms"] / row["torch alone train ms"])
+    layers = report["layers"]
+    assert [r["layer"] for r in layers] == [f"{i}: {kind}" for i, kind in enumerate(VGG_LAYERS)]
+    assert layers[0]["shape in"] == "3x32x32" and layers[-1]["shape in"] == "256"
+    for r in layers:
+        assert r["fwd ratio"] == pytest.approx(r["nyang fwd ms"] / r["torch fwd ms"])
+        assert r["bwd ratio"] == pytest.approx(r["nyang bwd ms"] / r["torch bwd ms"])
+    text = (tmp_path / "bench.md").read_text()
+    assert text.count("| workload |") == 3  # train, inference, memory
+    tables = [_table(text, f"workload | {second}") for second in ("batch | GFLOP/step", "batch | nyang infer ms",
+                                                                   "nyang peak RSS MB")]
+    assert tables == [(TIME_COLUMNS, 1), (INFER_COLUMNS, 1), (MEMORY_COLUMNS, 1)]
+    assert _table(text, "layer |") == (LAYER_COLUMNS, len(VGG_LAYERS))
 
 
 def test_bench_layers_runs_and_writes_its_table(tmp_path):
@@ -43,4 +117,5 @@ def test_bench_layers_runs_and_writes_its_table(tmp_path):
     rows = json.loads((tmp_path / "layers.json").read_text())["results"]
     assert [r["layer"] for r in rows][:2] == ["Conv2d 3->32 3x3 @32", "Conv2d 32->32 3x3 @32"] and len(rows) == 9
     assert all(r["nyang ms"] > 0 and r["torch ms"] > 0 for r in rows)
-    assert (tmp_path / "layers.md").read_text().startswith("| layer | nyang ms | torch ms | ratio |")
+    assert all(r["ratio"] == pytest.approx(r["nyang ms"] / r["torch ms"]) for r in rows)
+    assert _table((tmp_path / "layers.md").read_text(), "layer |") == (["layer", "nyang ms", "torch ms", "ratio"], 9)
