@@ -96,7 +96,14 @@ def test_no_grad_and_enable_grad_as_bare_decorators():
     def torch_doubled(t):
         return t * 2
 
-    assert not torch_doubled(torch.ones(1, requires_grad=True)).requires_grad
+    @torch.enable_grad
+    def torch_tripled(t):
+        return t * 3
+
+    t = torch.ones(1, requires_grad=True)  # the same answers as torch's bare decorators
+    assert doubled(x).requires_grad == torch_doubled(t).requires_grad
+    with nyang.no_grad(), torch.no_grad():
+        assert tripled(x).requires_grad == torch_tripled(t).requires_grad
 
 
 def test_set_grad_enabled_as_call_context_manager_and_decorator():

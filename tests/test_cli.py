@@ -1,6 +1,8 @@
 """The nyang command end to end on tiny runs."""
+import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -44,7 +46,23 @@ def test_eval_scores_the_checkpoint(trained, tmp_path):
     result = nyang_cli("eval", "--checkpoint", out / "last.npz", "--data", "digits", "--split", "valid",
                        "--out", tmp_path)  # weights only: the architecture comes from model.npz beside it
     assert result.returncode == 0, result.stderr
-    assert "valid accuracy" in result.stdout and (tmp_path / "confusion_matrix_valid.png").exists()
+    with open(out / "history.csv") as f:
+        last_epoch = list(csv.DictReader(f))[-1]  # last.npz holds the last epoch, scored on valid by fit
+    assert f"valid accuracy {float(last_epoch['valid_accuracy']):.4f}" in result.stdout
+    assert (tmp_path / "confusion_matrix_valid.png").exists()
+    # weights that differ from model.npz's are the ones scored
+    folder = tmp_path / "other"
+    folder.mkdir()
+    shutil.copy(out / "model.npz", folder / "model.npz")
+    model = nyang.load_model(out / "model.npz")
+    model.load_state_dict({k: -v if k.endswith("weight") else v for k, v in model.state_dict().items()})
+    nyang.save({"model": model.state_dict()}, folder / "last.npz")
+    valid = nyang.data.DataLoader(nyang.data.datasets.digits().valid, batch_size=256)
+    accuracy = nyang.evaluate(model, valid, progress=False)["accuracy"]
+    assert f"{accuracy:.4f}" != f"{float(last_epoch['valid_accuracy']):.4f}"
+    result = nyang_cli("eval", "--checkpoint", folder / "last.npz", "--data", "digits", "--split", "valid")
+    assert result.returncode == 0, result.stderr
+    assert f"valid accuracy {accuracy:.4f}" in result.stdout
 
 
 def test_predict_classifies_image_files(trained, tmp_path):
@@ -92,7 +110,11 @@ def one_line_error(result, command):
 def test_summary_prints_layers_shapes_and_parameters():
     result = nyang_cli("summary", "--model", "lenet", "--input-size", 1, 28, 28)
     assert result.returncode == 0, result.stderr
-    assert "Conv2d" in result.stdout and "Linear" in result.stdout and "61,706" in result.stdout
+    model = nyang.models.build("lenet", (1, 28, 28), 10)
+    # the table of nyang.summary (checked against the model in tests/nn/test_summary.py)
+    assert result.stdout.strip() == nyang.summary(model, (1, 28, 28), batch_size=1, print=False).strip()
+    # LeNet-5: 156 + 2,416 + 48,120 + 10,164 + 850 parameters
+    assert sum(p.numel() for p in model.parameters()) == 61706 and "Total params: 61,706" in result.stdout
 
 
 def test_resume_continues_in_the_resumed_folder_with_its_options(tmp_path):
@@ -182,7 +204,16 @@ def test_an_image_folder_run_is_evaluated_and_predicted_at_its_own_size(tmp_path
                                     tmp_path / "png", "--image-size", 32), "eval")
     assert "takes 16x16 images" in line
     image = tmp_path / "png" / "3" / sorted(os.listdir(tmp_path / "png" / "3"))[0]
+    # what the model gives for the image as training's evaluation transform prepares it
+    transforms = nyang.data.transforms
+    prepare = transforms.Compose([transforms.ToTensor(), transforms.Resize((16, 16)),
+                                  transforms.Normalize((0.5,), (0.5,))])
+    images = nyang.data.ImageFolder(tmp_path / "png", transform=prepare)
+    x, label = images[[str(path) for path, _ in images.samples].index(str(image))]
+    assert images.classes[label] == "3"
     for name in ("model.npz", "best.npz"):
+        probs = nyang.predict(nyang.load_model(tmp_path / "run" / name), nyang.tensor(x[None])).probabilities[0]
+        top = int(np.argmax(probs))
         predicted = nyang_cli("predict", "--checkpoint", tmp_path / "run" / name, image, "--top", 1)
         assert predicted.returncode == 0, predicted.stderr
-        assert predicted.stdout.startswith(f"{image}: ")
+        assert predicted.stdout == f"{image}: {images.classes[top]} {probs[top]:.3f}\n"

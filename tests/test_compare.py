@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from nyang import cli
+from nyang.compare import format_report
 from nyang.torch_bridge import TORCH_MISSING, import_torch
 
 SIDE_KEYS = {"train_loss", "test_accuracy", "test_f1", "best_epoch", "epochs", "steps", "seconds_per_epoch",
@@ -31,7 +32,10 @@ def test_compare_writes_json_and_png(mlp_run):
         report["ratio"])
     assert {"max_rel_diff_first_100", "max_rel_diff", "loss_curves", "environment", "options"} <= set(report)
     assert report["nyang"]["epochs"] == report["torch"]["epochs"] == 2
+    for key, ratio in report["ratio"].items():
+        assert ratio == pytest.approx(report["nyang"][key] / report["torch"][key], rel=1e-12), key
     assert (out / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert format_report(report, str(out)) in stdout  # the printed table holds the numbers in compare.json
     for label in ("final train loss", "test accuracy", "test macro F1", "train samples / s", "peak RSS (MB)",
                   "over the first 100 steps"):
         assert label in stdout
@@ -42,8 +46,13 @@ def test_compare_curves_and_scores_agree(mlp_run):
     report = json.loads((out / "compare.json").read_text())
     ours, theirs = (np.array(report["loss_curves"][k]) for k in ("nyang", "torch"))
     assert len(ours) == len(theirs) == report["nyang"]["steps"] == 80  # 2 epochs of 40 batches
-    assert np.max(np.abs(ours - theirs) / np.abs(theirs)) < 1e-4
-    assert report["max_rel_diff"] < 1e-4
+    rel = np.abs(ours - theirs) / np.abs(theirs)
+    assert np.max(rel) < 1e-4
+    assert report["max_rel_diff"] == report["max_rel_diff_first_100"] == pytest.approx(np.max(rel), rel=1e-12)
+    # the final train loss is the last epoch's mean over its samples: 39 batches of 32, then 10 (1258 in all)
+    sizes = [32] * 39 + [10]
+    for side, curve in (("nyang", ours), ("torch", theirs)):
+        assert report[side]["train_loss"] == pytest.approx(np.average(curve[40:], weights=sizes), rel=1e-12)
     assert report["nyang"]["test_accuracy"] == pytest.approx(report["torch"]["test_accuracy"], abs=0.005)
 
 

@@ -1,6 +1,7 @@
 """Training on the GPU: the same run as on the CPU, checkpoints across devices, amp,
 the nyang command with NYANG_DEVICE=cuda, and checks that wait for the next read.
 All marked ``cuda``: skipped without an NVIDIA GPU and CuPy."""
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 
 import nyang
 from nyang import nn, optim
+from nyang.callbacks import Callback
 from nyang.data import DataLoader, datasets
 
 pytestmark = pytest.mark.cuda
@@ -28,7 +30,25 @@ def small_cnn(seed):
                          nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
 
 
-def run(digits, device, epochs=2, amp=False):
+class FirstBatch(Callback):
+    """The loss of the first training batch and the dtype of the logits it came from."""
+
+    def __init__(self):
+        self.loss, self.logits_dtype = None, None
+
+    def on_fit_start(self, trainer):
+        def hook(module, args, out):
+            if self.logits_dtype is None:
+                self.logits_dtype = out.dtype
+
+        trainer.model[-1].register_forward_hook(hook)
+
+    def on_batch_end(self, trainer, loss):
+        if self.loss is None:
+            self.loss = float(loss.item())
+
+
+def run(digits, device, epochs=2, amp=False, callbacks=()):
     """Train ``small_cnn(0)`` on ``device`` with SGD momentum on the same batches as on
     any other device; returns (history, final weights on the host)."""
     model = small_cnn(0).to(device)
@@ -37,7 +57,7 @@ def run(digits, device, epochs=2, amp=False):
                        device=device, pin_memory=device != "cpu")
     valid = DataLoader(digits.valid, batch_size=256, device=device)
     history = nyang.fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=epochs, progress=False,
-                        verbose=False, amp=amp, log_every=5)
+                        verbose=False, amp=amp, log_every=5, callbacks=list(callbacks))
     return history, {k: v.numpy() for k, v in model.state_dict().items()}
 
 
@@ -52,7 +72,14 @@ def test_a_training_run_on_the_gpu_follows_the_cpu_run(digits):
 
 
 def test_mixed_precision_trains_on_the_gpu(digits):
-    history, _ = run(digits, "cuda", epochs=2, amp=True)
+    full, half = FirstBatch(), FirstBatch()
+    run(digits, "cuda", epochs=1, callbacks=[full])
+    history, weights = run(digits, "cuda", epochs=2, amp=True, callbacks=[half])
+    # the same weights and first batch: the float16 forward gives the float32 loss to float16 precision
+    # (the tolerance of tests/test_amp.py)
+    assert full.logits_dtype == nyang.float32 and half.logits_dtype == nyang.float16
+    assert half.loss == pytest.approx(full.loss, rel=5e-3)
+    assert all(w.dtype == np.float32 for k, w in weights.items() if not k.endswith("num_batches_tracked"))
     assert all(np.isfinite(history["train_loss"])) and history["train_loss"][-1] < history["train_loss"][0]
     assert history["valid_accuracy"][-1] > 0.8
 
@@ -66,8 +93,10 @@ def test_checkpoints_save_from_the_gpu_and_load_to_any_device(tmp_path):
     on_cpu = nyang.load_model(path, device="cpu")
     assert all(p.device == "cuda" for p in on_gpu.parameters())
     assert all(p.device == "cpu" for p in on_cpu.parameters())
-    for (name, ours), theirs in zip(model.state_dict().items(), on_cpu.state_dict().values()):
-        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=name)
+    assert list(on_gpu.state_dict()) == list(on_cpu.state_dict()) == list(model.state_dict())
+    for name, ours in model.state_dict().items():
+        np.testing.assert_array_equal(on_cpu.state_dict()[name].numpy(), ours.numpy(), err_msg=name)
+        np.testing.assert_array_equal(on_gpu.state_dict()[name].numpy(), ours.numpy(), err_msg=name)
     state = nyang.load(path, device="cuda")
     assert state["state_dict"]["0.weight"].device == "cuda"
 
@@ -85,5 +114,15 @@ def test_the_nyang_command_trains_on_the_gpu(tmp_path):
                              "--epochs", "2", "--no-progress", "--out", tmp_path / "run"],
                             capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "test accuracy" in result.stdout
-    assert nyang.load_model(tmp_path / "run" / "best.npz", device="cpu") is not None
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["device"] == "cuda"
+    # model.npz (saved from the GPU) holds the best epoch's weights, and loads to either device
+    best = nyang.load(tmp_path / "run" / "best.npz", device="cpu")
+    model = nyang.load_model(tmp_path / "run" / "model.npz", device="cpu")
+    assert list(model.state_dict()) == list(best["model"])
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), best["model"][name].numpy(), err_msg=name)
+    # the printed test accuracy is nyang.evaluate's for those weights, on the GPU as the command ran
+    on_gpu = nyang.load_model(tmp_path / "run" / "best.npz", device="cuda")
+    test = DataLoader(datasets.digits().test, batch_size=256, device="cuda")
+    accuracy = nyang.evaluate(on_gpu, test, progress=False)["accuracy"]
+    assert f"test accuracy {accuracy:.4f}" in result.stdout

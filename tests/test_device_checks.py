@@ -32,17 +32,28 @@ def test_a_bad_class_index_raises_at_the_next_read_not_at_the_call(gpu_like):
 
 
 def test_good_targets_read_once_and_give_the_cpu_result(gpu_like):
-    targets = nyang.tensor([0, 1, -100, 2, 3, 1])
-    queued = F.cross_entropy(_logits(), targets)
+    """A queued check of good targets (one ignored, as -100 is the default ignore_index)
+    passes at the read; the loss and gradient are the CPU's and torch's."""
+    torch = pytest.importorskip("torch")
+    targets = [0, 1, -100, 2, 3, 1]
+    queued_x = _logits()
+    queued = F.cross_entropy(queued_x, nyang.tensor(targets))
     queued.backward()
-    device_checks._queue.clear()
-    nyang.manual_seed(0)
+    assert len(device_checks._queue) == 1
+    queued_loss = queued.item()  # reads (and passes) the check
+    assert not device_checks._queue
     x = _logits()
     with pytest.MonkeyPatch.context() as m:
         m.setattr(device_checks, "reading_synchronizes", lambda device: False)
-        at_once = F.cross_entropy(x, targets)
+        at_once = F.cross_entropy(x, nyang.tensor(targets))
         at_once.backward()
-    np.testing.assert_allclose(queued.item(), at_once.item(), rtol=1e-6)
+    assert queued_loss == at_once.item()
+    np.testing.assert_array_equal(queued_x.grad.numpy(), x.grad.numpy())
+    xt = torch.tensor(x.detach().numpy(), requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(xt, torch.tensor(targets))
+    expected.backward()
+    np.testing.assert_allclose(queued_loss, expected.item(), rtol=1e-6)
+    np.testing.assert_allclose(queued_x.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_a_bad_probability_raises_at_the_next_read(gpu_like):

@@ -70,9 +70,14 @@ def test_config_built_model_has_an_identical_twin():
 
 
 def test_twin_keeps_mode_dtype_and_dropout_rate():
+    nyang.manual_seed(3)
     model = models.vgg_small(dropout=0.3).double().eval()
     twin = to_torch(model)
     assert not twin.training and twin[15].weight.dtype == torch.float64 and twin[17].p == 0.3
+    x = np.random.default_rng(1).standard_normal((2, 3, 32, 32))  # float64 through both, dropout off in eval
+    with nyang.no_grad(), torch.no_grad():
+        np.testing.assert_allclose(model(nyang.tensor(x)).numpy(), twin(torch.tensor(x)).numpy(), rtol=1e-12,
+                                   atol=1e-12)
 
 
 def test_optimizer_and_scheduler_twins_train_the_same():

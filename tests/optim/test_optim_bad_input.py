@@ -105,10 +105,12 @@ def test_params_that_are_not_leaf_tensors():
 def test_scheduler_on_something_that_is_not_an_optimizer(make):
     torch = pytest.importorskip("torch")
     not_ours = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    with pytest.raises(ValueError, match="optimizer must be a nyang.optim.Optimizer, got SGD"):
+    with pytest.raises(ValueError, match="optimizer must be a nyang.optim.Optimizer, got SGD") as info:
         make(not_ours)
-    with pytest.raises(TypeError, match="got list"):  # also a TypeError, as in PyTorch
+    assert isinstance(info.value, TypeError)  # what PyTorch raises: code catching either catches it
+    with pytest.raises(TypeError, match="got list") as info:
         make(_params())
+    assert isinstance(info.value, ValueError)
 
 
 @pytest.mark.parametrize("make, message", [
