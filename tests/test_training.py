@@ -499,16 +499,23 @@ def test_the_progress_bars_show_loss_accuracy_and_lr_on_a_terminal(digits, monke
     assert terminal.getvalue() == ""
 
 
-def test_a_bar_off_the_cpu_reads_the_loss_only_every_log_every_steps(digits, monkeypatch):
+def count_reads(monkeypatch):
+    """A list that gets, at each read of the epoch accumulator (fit's and evaluate's),
+    how many batch losses it read at once."""
     reads = []
-    original = nyang.training._EpochAccumulator.read
+    original = nyang.inference._EpochAccumulator.read
 
     def counting_read(self):
         if self.pending:
             reads.append(len(self.pending))
         original(self)
 
-    monkeypatch.setattr(nyang.training._EpochAccumulator, "read", counting_read)
+    monkeypatch.setattr(nyang.inference._EpochAccumulator, "read", counting_read)
+    return reads
+
+
+def test_a_bar_off_the_cpu_reads_the_loss_only_every_log_every_steps(digits, monkeypatch):
+    reads = count_reads(monkeypatch)
     monkeypatch.setattr(sys, "stderr", FakeTerminal())
     model, opt, _, train, _ = make_run(digits)
     trainer = nyang.training.Trainer(model, opt, nn.CrossEntropyLoss(), train, epochs=1, verbose=False,
@@ -547,15 +554,7 @@ def test_evaluate_off_the_cpu_reads_the_losses_once(digits, monkeypatch):
     model, _, _, _, valid = make_run(digits)
     valid = DataLoader(digits.valid, batch_size=64)  # 5 batches
     at_once = nyang.evaluate(model, valid, ("accuracy",), nn.CrossEntropyLoss(), progress=False)
-    reads = []
-    original = nyang.inference._EpochAccumulator.read
-
-    def counting_read(self):
-        if self.pending:
-            reads.append(len(self.pending))
-        original(self)
-
-    monkeypatch.setattr(nyang.inference._EpochAccumulator, "read", counting_read)
+    reads = count_reads(monkeypatch)
     monkeypatch.setattr("nyang.device_checks.reading_synchronizes", lambda device: True)
     queued = nyang.evaluate(model, valid, ("accuracy",), nn.CrossEntropyLoss(), progress=False)
     assert reads == [len(valid)]
