@@ -6,7 +6,8 @@ im2col/col2im, pooling argmax) sits behind the small interface below, with one
 module per array library:
 
 ``generic``        pure Array API; the reference, works on any conforming library
-``numpy_kernels``  NumPy fast paths (stride tricks, ``add.at``, BLAS-friendly layouts)
+``numpy_kernels``  NumPy fast paths (stride tricks, ``add.at``, BLAS-friendly layouts);
+                   loading it keeps freed host memory for reuse (``host_memory``)
 ``cupy_kernels``   CuPy, with RawKernels compiled from ``backends/cuda/*.cu``
 
 Each implementation module exposes the same functions; the ones it does not

@@ -7,6 +7,9 @@ import math
 import numpy as np
 
 from backends.generic import *  # noqa: F401,F403  (every kernel not specialised below)
+from backends.host_memory import keep_freed_memory
+
+keep_freed_memory()  # each step reuses the last one's freed buffers instead of page-faulting new ones
 
 def to_numpy(x):
     """``x`` itself: NumPy arrays already live on the host."""
