@@ -26,8 +26,13 @@ specialise it takes from ``generic``. The interface:
 ``relu_backward(xp, grad, mask)``                    ``grad`` where mask, +0 elsewhere
 ``conv_blocking(xp, n, column_bytes, keep_columns)``  (images per block, keep the columns?) for a
                                                      convolution over n images
+``conv_by_rows(xp, x_shape, weight_shape, stride, groups)``
+                                                     whether a convolution runs on row_columns
 ``im2col(xp, x, kernel_size, stride, padding, dilation, groups=1)``
                                                      conv columns, (N, OH, OW, G, kh, kw, C/G)
+``row_columns(xp, x, kernel_size, padding, dilation)``
+                                                     one kernel row's conv columns (stride 1),
+                                                     (N, Hp*OW, kw*C)
 ``col2im(xp, cols, x_shape, kernel_size, stride, padding, dilation)``
                                                      adjoint of im2col, (N, C, H, W)
 ``max_pool2d(xp, x, kernel_size, stride, padding, dilation, ceil_mode)``

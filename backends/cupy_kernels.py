@@ -253,6 +253,12 @@ def _check_shape(what, actual, expected):
 # ---------------------------------------------------------------- convolution
 
 
+def conv_by_rows(xp, x_shape, weight_shape, stride, groups):
+    """False: on the GPU every convolution runs on the :func:`im2col` RawKernel and one
+    GEMM (see ``generic.conv_by_rows``)."""
+    return False
+
+
 def im2col(xp, x, kernel_size, stride, padding, dilation, groups=1):
     """Columns for a convolution (see ``generic.im2col``): a C-contiguous
     (N, OH, OW, G, kh, kw, C/G) array, one thread per element reading ``x`` through its

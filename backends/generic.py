@@ -328,12 +328,40 @@ def needs_buffer(x_shape, padding, extent):
 
 
 def conv_blocking(xp, n, column_bytes, keep_columns):
-    """How a convolution walks a batch of ``n`` images whose im2col columns take
-    ``column_bytes`` per image: ``(images per block, keep)``. ``keep_columns`` says the
-    weight gradient will need the columns; ``keep`` whether forward keeps them (one
-    block of the whole batch) rather than backward recomputing them block by block.
-    The reference takes the whole batch at once and keeps them when asked."""
+    """How a convolution walks a batch of ``n`` images whose columns (``im2col``'s or
+    ``row_columns``') take ``column_bytes`` per image: ``(images per block, keep)``.
+    ``keep_columns`` says the weight gradient will need the columns; ``keep`` whether
+    forward keeps each block's columns for it rather than backward recomputing them
+    block by block. The reference takes the whole batch at once and keeps them when asked."""
     return n, keep_columns
+
+
+def conv_by_rows(xp, x_shape, weight_shape, stride, groups):
+    """Whether a convolution of an ``x_shape`` input with an (O, C/G, kh, kw) weight runs
+    on :func:`row_columns` (one GEMM of K = kw*C per kernel row) rather than on
+    :func:`im2col` (one GEMM of K = kh*kw*C): stride 1, one group and at least 16 input
+    channels, below which the K = kw*C products are too thin to pay."""
+    return tuple(stride) == (1, 1) and groups == 1 and weight_shape[1] >= 16
+
+
+def row_columns(xp, x, kernel_size, padding, dilation):
+    """Columns of one kernel row for a stride-1 convolution with one group: kh times less
+    data than :func:`im2col`, from which every kernel row's GEMM operand is a slice.
+
+    x: (N, C, H, W). Returns z of shape (N, Hp*OW, kw*C), Hp = OH + (kh-1)*dh the padded
+    height, with ``z[n, h*OW + ow, j*C + c] = x_padded[n, c, h, ow + j*dw]``. The rows
+    (N, OH*OW) of kernel row i's operand are ``z[:, i*dh*OW : i*dh*OW + OH*OW]``: output
+    (oh, ow) reads padded row oh + i*dh. With the weight permuted to (kh, kw*C, O), the
+    convolution is ``sum_i z[:, i*dh*OW : i*dh*OW + OH*OW] @ w[i]``.
+    """
+    n, c, h, w = x.shape
+    (kh, kw), (dh, dw) = kernel_size, dilation
+    oh, ow = conv_geometry(x.shape, kernel_size, (1, 1), padding, dilation)
+    extent = (window_extent(oh, kh, 1, dh), window_extent(ow, kw, 1, dw))
+    buf = _padded(xp, x, padding, extent, 0.0) if needs_buffer(x.shape, padding, extent) else x
+    src = xp.permute_dims(buf, (0, 2, 3, 1))[:, :extent[0], ...]  # (N, Hp, Wp, C)
+    z = xp.stack([src[:, :, window_slice(j, ow, 1, dw), :] for j in range(kw)], axis=3)  # (N, Hp, OW, kw, C)
+    return xp.reshape(z, (n, extent[0] * ow, kw * c))
 
 
 def im2col(xp, x, kernel_size, stride, padding, dilation, groups=1):

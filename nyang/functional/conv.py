@@ -1,28 +1,35 @@
-"""2-D convolution as one op: im2col + GEMM forward, GEMMs backward.
+"""2-D convolution as one op: GEMMs over columns of the input, forward and backward.
 
 Shapes: input x (N, C, H, W), weight (O, C/G, kh, kw), bias (O,), output
-(N, O, OH, OW), with G = ``groups``. Per group the GEMMs have M = N*OH*OW rows and
-K = kh*kw*C/G columns.
+(N, O, OH, OW), with G = ``groups``. The output is computed as rows (M, O),
+M = N*OH*OW: an (N, OH, OW, O) channels-last array that the op returns as the
+(N, O, OH, OW) view ``permute(y, (0, 3, 1, 2))``, so no transposing copy is made and the
+next layer reads channels-last memory.
 
-Forward: ``cols = im2col(x)`` as (M, G, K) (channel index innermost, see
-``backends``), the weight as w_g (G, O/G, K) in the same column order, and
-``y = cols @ w_g^T`` per group. y is an (M, O) = (N, OH, OW, O) channels-last array;
-the op returns it as the (N, O, OH, OW) view ``permute(y, (0, 3, 1, 2))``, so no
-transposing copy is made and the next layer reads channels-last memory.
+Two formulations (the kernels' ``conv_by_rows`` chooses; :class:`_Plan` runs them):
+
+- im2col: ``cols = im2col(x)`` as (G, M, K), K = kh*kw*C/G (channel index innermost, see
+  ``backends``), the weight as w_g (G, O/G, K) in the same column order, and
+  ``y = cols @ w_g^T`` per group: one GEMM.
+- kernel rows (stride 1, one group, C >= 16 on NumPy): ``z = row_columns(x)``, the
+  columns of one kernel row (N, Hp*OW, kw*C), Hp the padded height. Output (oh, ow)
+  reads padded rows oh + i*dh, i < kh, and the rows of z for kernel row i are the slice
+  ``z[:, i*dh*OW : i*dh*OW + OH*OW]``, so ``y = sum_i z_i @ w_i`` with w (kh, kw*C, O):
+  kh GEMMs over kh times less column data (27 instead of 75 MB at (64, 32, 32, 32)
+  3x3). The VGG-small train step took 160 ms with it against 195 ms with im2col.
 
 The batch may be walked in blocks of images (the kernels' ``conv_blocking`` says how):
-on NumPy the columns of a few images stay in cache between im2col and the GEMM, and
-the full (M, K) column matrix (75 MB at (64, 32, 32, 32) 3x3) is never allocated.
-Measured forward at (64, 32, 32, 32) 3x3 -> 32: 13 ms in blocks of 2 images against
-23 ms for the whole batch; (64, 64, 16, 16) -> 64: 9.5 against 16.
+on NumPy the columns of a few images stay in cache between their copy and the GEMM,
+and the columns of the whole batch are never built at once when they are large.
+Measured forward with im2col at (64, 32, 32, 32) 3x3 -> 32: 13 ms in blocks of 2
+images against 23 ms for the whole batch; (64, 64, 16, 16) -> 64: 9.5 against 16.
 
 Backward, with the upstream gradient g as rows g_m (M, O):
 
-- weight: ``g_m^T @ cols`` per group, from the columns saved by forward when they are
-  small (the only column buffer a layer keeps, and only when the weight needs a
-  gradient); large ones are recomputed block by block from the saved input instead.
-  In the VGG-small train step both took the same time (184 ms), the recomputing one
-  with 110 MB less memory (the 75 + 38 MB of columns of its two large layers);
+- weight: ``g_m^T @ cols`` per group (im2col), ``sum_n g_n^T @ z_i`` per kernel row
+  (rows), from the columns forward kept when they are small enough, else recomputed
+  block by block from the saved input. The columns are the only buffer a layer keeps
+  for this, and only when the weight needs a gradient;
 - bias: the per-channel sum of g_m;
 - input, three ways:
 
@@ -38,7 +45,8 @@ Backward, with the upstream gradient g as rows g_m (M, O):
   * col2im, with one input channel per group (C/G = 1: a single-channel input,
     depthwise convolutions), where the per-offset products are matrix-vector products.
 
-  Measured on 2 cores, float32, full input-gradient time (GEMMs included) in ms:
+  Measured on 2 cores, float32, full input-gradient time (GEMMs included; "as conv" with
+  im2col, before the kernel rows) in ms:
 
       input (N, C, H, W)   kernel -> O           per-offset   as conv   GEMM + col2im
       (64, 32, 32, 32)     3x3 p1 -> 64              26                     59
@@ -83,17 +91,17 @@ class Conv2dFunction(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         xp, kernels, needs = ctx.xp, ctx.kernels, ctx.needs_input_grad
-        y, cols, block = _convolve(xp, kernels, x, weight, stride, padding, dilation, groups, needs[1])
+        plan = _Plan(xp, kernels, x.shape, weight, stride, padding, dilation, groups, needs[1])
+        y, kept = plan.convolve(x)
         if bias is not None:
             y = kernels.channel_affine(xp, y, None, bias, inplace=True)
         ctx.geometry = (x.shape, weight.shape, stride, padding, dilation, groups)
         if needs[0]:
             ctx.weight = weight
         if needs[1]:
-            # the columns when kept, else the input to recompute them from, in blocks
-            ctx.cols, ctx.x, ctx.block = cols, (x if cols is None else None), block
-        oh, ow = conv_geometry(x.shape, weight.shape[2:], stride, padding, dilation)
-        return xp.permute_dims(xp.reshape(y, (x.shape[0], oh, ow, weight.shape[0])), (0, 3, 1, 2))
+            # the columns of each block when kept, else the input to recompute them from
+            ctx.plan, ctx.kept, ctx.x = plan, kept, (x if kept is None else None)
+        return xp.permute_dims(xp.reshape(y, (x.shape[0], plan.oh, plan.ow, weight.shape[0])), (0, 3, 1, 2))
 
     @staticmethod
     def backward(ctx, g):
@@ -105,41 +113,101 @@ class Conv2dFunction(Function):
         if needs[0]:
             gx = _input_grad(xp, ctx.kernels, g, rows, ctx.weight, x_shape, stride, padding, dilation, groups)
         if needs[1]:
-            if ctx.cols is not None:
-                gw = _weight_grad(xp, rows, ctx.cols, weight_shape, groups)
-            else:
-                geometry = (weight_shape[2:], stride, padding, dilation, groups)
-                rows_per_image = g.shape[2] * g.shape[3]
-                for n0 in range(0, x_shape[0], ctx.block):
-                    n1 = min(x_shape[0], n0 + ctx.block)
-                    cols = _columns(xp, ctx.kernels, ctx.x[n0:n1, ...], geometry)
-                    part = _weight_grad(xp, rows[n0 * rows_per_image:n1 * rows_per_image, :], cols,
-                                        weight_shape, groups)
-                    gw = part if gw is None else gw + part
+            gw = ctx.plan.weight_grad(rows, ctx.kept, ctx.x)
         if needs[2]:
             gb = ctx.kernels.channel_sum(xp, rows)
         return gx, gw, gb, None, None, None, None
 
 
-def _convolve(xp, kernels, x, weight, stride, padding, dilation, groups, keep_columns):
-    """The convolution as rows (N*OH*OW, O), without bias, walking the batch in the
-    blocks the kernels' ``conv_blocking`` chooses. Returns (rows, the (G, M, K) columns
-    when ``keep_columns`` and they are kept, else None, images per block)."""
-    n = x.shape[0]
-    o, cg, kh, kw = weight.shape
-    oh, ow = conv_geometry(x.shape, (kh, kw), stride, padding, dilation)
-    column_bytes = oh * ow * groups * kh * kw * cg * (xp.finfo(x.dtype).bits // 8)
-    block, keep = kernels.conv_blocking(xp, n, column_bytes, keep_columns)
-    w_t = xp.matrix_transpose(_weight_matrix(xp, weight, groups))  # (G, K, O/G)
-    geometry = ((kh, kw), stride, padding, dilation, groups)
-    if block >= n:
-        cols = _columns(xp, kernels, x, geometry)
-        return _product(xp, cols, w_t), (cols if keep else None), n
-    y = xp.empty((n * oh * ow, o), dtype=x.dtype, device=x.device)
-    for n0 in range(0, n, block):
-        n1 = min(n, n0 + block)
-        y[n0 * oh * ow:n1 * oh * ow, :] = _product(xp, _columns(xp, kernels, x[n0:n1, ...], geometry), w_t)
-    return y, None, block
+class _Plan:
+    """How one convolution runs: its output size, the columns it computes (the kernels'
+    ``conv_by_rows`` chooses between im2col's and one kernel row's), the weight as the
+    GEMM operand, and the blocks of images it walks (``conv_blocking``).
+
+    - im2col: columns (G, M, K), K = kh*kw*C/G; the output rows are ``cols @ w_t`` per
+      group, w_t (G, K, O/G).
+    - rows (stride 1, one group): z (n, Hp*OW, kw*C) from ``row_columns``; the output
+      rows are ``sum_i z[:, i*dh*OW : i*dh*OW + OH*OW] @ w_rows[i]``, w_rows
+      (kh, kw*C, O): kh GEMMs over kh times less column data.
+    """
+
+    def __init__(self, xp, kernels, x_shape, weight, stride, padding, dilation, groups, keep_columns):
+        self.xp, self.kernels = xp, kernels
+        o, cg, kh, kw = weight.shape
+        self.weight_shape, self.stride, self.padding, self.dilation, self.groups = (
+            tuple(weight.shape), stride, padding, dilation, groups)
+        self.oh, self.ow = conv_geometry(x_shape, (kh, kw), stride, padding, dilation)
+        self.by_rows = kernels.conv_by_rows(xp, x_shape, weight.shape, stride, groups)
+        itemsize = xp.finfo(weight.dtype).bits // 8
+        if self.by_rows:
+            column_bytes = (self.oh + (kh - 1) * dilation[0]) * self.ow * kw * cg * itemsize
+            # (O, C, kh, kw) -> (kh, kw*C, O), in row_columns' (j, c) order
+            self.w = xp.reshape(xp.permute_dims(weight, (2, 3, 1, 0)), (kh, kw * cg, o))
+        else:
+            column_bytes = self.oh * self.ow * groups * kh * kw * cg * itemsize
+            self.w = xp.matrix_transpose(_weight_matrix(xp, weight, groups))  # (G, K, O/G)
+        self.block, self.keep = kernels.conv_blocking(xp, x_shape[0], column_bytes, keep_columns)
+
+    def columns(self, x):
+        """The GEMM operand of images x (n, C, H, W): z (n, Hp*OW, kw*C) or cols (G, M, K)."""
+        (o, cg, kh, kw), xp = self.weight_shape, self.xp
+        if self.by_rows:
+            return self.kernels.row_columns(xp, x, (kh, kw), self.padding, self.dilation)
+        return _columns(xp, self.kernels, x, ((kh, kw), self.stride, self.padding, self.dilation, self.groups))
+
+    def product(self, cols):
+        """Output rows (n*OH*OW, O) from the columns of n images."""
+        xp = self.xp
+        if not self.by_rows:
+            return _product(xp, cols, self.w)
+        length, step = self.oh * self.ow, self.dilation[0] * self.ow
+        y = cols[:, :length, :] @ self.w[0, ...]
+        for i in range(1, self.w.shape[0]):
+            y += cols[:, i * step:i * step + length, :] @ self.w[i, ...]
+        return xp.reshape(y, (-1, self.w.shape[2]))
+
+    def convolve(self, x):
+        """(output rows (N*OH*OW, O) without bias, ``[(n0, n1, columns of images n0:n1)]``
+        when the columns are kept for the weight gradient, else None)."""
+        xp, n, block = self.xp, x.shape[0], self.block
+        kept = [] if self.keep else None
+        if block >= n:
+            cols = self.columns(x)
+            return self.product(cols), ([(0, n, cols)] if self.keep else None)
+        rows_per_image = self.oh * self.ow
+        y = xp.empty((n * rows_per_image, self.weight_shape[0]), dtype=x.dtype, device=x.device)
+        for n0 in range(0, n, block):
+            n1 = min(n, n0 + block)
+            cols = self.columns(x[n0:n1, ...])
+            y[n0 * rows_per_image:n1 * rows_per_image, :] = self.product(cols)
+            if kept is not None:
+                kept.append((n0, n1, cols))
+        return y, kept
+
+    def weight_grad(self, rows, kept, x):
+        """The weight gradient (O, C/G, kh, kw) from the output gradient rows (M, O) and
+        the blocks' columns: ``kept`` (as :meth:`convolve` returns them), or recomputed
+        block by block from the input x."""
+        if kept is None:
+            n = x.shape[0]
+            kept = ((n0, min(n, n0 + self.block), None) for n0 in range(0, n, self.block))
+        per_image, gw = self.oh * self.ow, None
+        for n0, n1, cols in kept:
+            if cols is None:
+                cols = self.columns(x[n0:n1, ...])
+            part = self._block_weight_grad(rows[n0 * per_image:n1 * per_image, :], cols)
+            gw = part if gw is None else gw + part
+        return gw
+
+    def _block_weight_grad(self, rows, cols):
+        xp, (o, cg, kh, kw) = self.xp, self.weight_shape
+        if not self.by_rows:
+            return _weight_grad(xp, rows, cols, self.weight_shape, self.groups)
+        length, step = self.oh * self.ow, self.dilation[0] * self.ow
+        g_t = xp.permute_dims(xp.reshape(rows, (-1, length, o)), (0, 2, 1))  # (n, O, OH*OW)
+        per_row = [xp.sum(g_t @ cols[:, i * step:i * step + length, :], axis=0) for i in range(kh)]
+        gw = xp.reshape(xp.stack(per_row, axis=1), (o, kh, kw, cg))  # (O, kh, kw*C) in (j, c) order
+        return xp.reshape(xp.reshape(xp.permute_dims(gw, (0, 3, 1, 2)), (o, -1)), self.weight_shape)
 
 
 def _columns(xp, kernels, x, geometry):
@@ -182,7 +250,7 @@ def _input_grad_as_conv(xp, kernels, g, weight, x_shape, full_padding, dilation)
     flipped and its channels swapped, padded by ``full_padding`` = dilation * (k - 1) -
     padding (the "full" correlation). Returns channels-last memory, as forward does."""
     flipped = xp.permute_dims(xp.flip(weight, axis=(2, 3)), (1, 0, 2, 3))  # (C, O, kh, kw)
-    y, _, _ = _convolve(xp, kernels, g, flipped, (1, 1), full_padding, dilation, 1, False)
+    y, _ = _Plan(xp, kernels, g.shape, flipped, (1, 1), full_padding, dilation, 1, False).convolve(g)
     n, c, h, w = x_shape
     return xp.permute_dims(xp.reshape(y, (n, h, w, c)), (0, 3, 1, 2))
 

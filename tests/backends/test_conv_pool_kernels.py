@@ -554,3 +554,67 @@ def test_conv2d_input_gradient_as_a_convolution_matches_torch(sx, backend_name, 
     np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ours[0].grad.numpy(), theirs[0].grad.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ours[1].grad.numpy(), theirs[1].grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- convolution by kernel rows
+
+# (x shape, kernel_size, padding, dilation): stride 1, one group, 16+ channels
+ROW_CASES = [((2, 16, 7, 8), (3, 3), (1, 1), (1, 1)),
+             ((3, 17, 9, 7), (3, 2), (1, 0), (1, 2)),
+             ((1, 16, 6, 9), (2, 4), (0, 2), (2, 1)),
+             ((2, 20, 5, 5), (1, 1), (0, 0), (1, 1))]
+ROW_IDS = [f"{s}-k{k}-p{p}-d{d}" for s, k, p, d in ROW_CASES]
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("case", ROW_CASES, ids=ROW_IDS)
+def test_row_columns_match_reference_and_im2col(sx, case, layout):
+    shape, k, p, d = case
+    x = _values("randn", shape, np.float32)
+    z = numpy_kernels.row_columns(np, _channels_last(x) if layout == "nhwc" else x, k, p, d)
+    np.testing.assert_array_equal(z, _reference(sx, "row_columns", x, kernel_size=k, padding=p, dilation=d))
+    # kernel row i's operand is a slice of z, and the rows side by side are im2col's columns
+    cols = numpy_kernels.im2col(np, x, k, (1, 1), p, d)
+    n, oh, ow = cols.shape[:3]
+    rows = [z[:, i * d[0] * ow:i * d[0] * ow + oh * ow] for i in range(k[0])]
+    np.testing.assert_array_equal(np.stack(rows, axis=2), cols.reshape(n, oh * ow, k[0], -1))
+
+
+def test_convolutions_by_rows_are_stride_one_single_group_wide_ones():
+    by_rows = generic.conv_by_rows
+    assert by_rows(np, (2, 16, 8, 8), (8, 16, 3, 3), (1, 1), 1)
+    assert not by_rows(np, (2, 15, 8, 8), (8, 15, 3, 3), (1, 1), 1)  # too few channels
+    assert not by_rows(np, (2, 32, 8, 8), (8, 32, 3, 3), (2, 1), 1)  # strided
+    assert not by_rows(np, (2, 32, 8, 8), (8, 16, 3, 3), (1, 1), 2)  # grouped
+
+
+@pytest.mark.parametrize("blocks", ["whole", "blocks of 2", "blocks of 2, kept"])
+@pytest.mark.parametrize("backend_name", ["numpy", "array_api_strict"])
+@pytest.mark.parametrize("case", ROW_CASES, ids=ROW_IDS)
+def test_conv2d_by_rows_matches_torch(monkeypatch, sx, backend_name, case, blocks):
+    """Forward, input and weight gradients by kernel rows, on the whole batch or in blocks
+    of 2 images (the last one short) with the columns kept or recomputed; 24 output
+    channels, so the input gradient runs by rows too."""
+    import array_api_compat.numpy as cnp
+
+    import nyang
+    from nyang.functional.conv import conv2d
+
+    shape, k, padding, dilation = case
+    module, xp, device = ((numpy_kernels, cnp, "cpu") if backend_name == "numpy"
+                          else (generic, sx, sx.Device("device1")))
+    if blocks != "whole":
+        monkeypatch.setattr(module, "conv_blocking", lambda xp, n, column_bytes, keep: (2, keep and "kept" in blocks))
+    w_shape = (24, shape[1], *k)
+    x, w, b = (_values("randn", s, np.float32, seed=i) for i, s in enumerate((shape, w_shape, (24,))))
+    tensors = [nyang.tensor(xp.asarray(a, device=device), requires_grad=True) for a in (x, w, b)]
+    out = conv2d(*tensors, padding=padding, dilation=dilation)
+    assert out.grad_fn.plan.by_rows
+    torch_tensors = [_t(a).requires_grad_(True) for a in (x, w, b)]
+    expected = F.conv2d(*torch_tensors, padding=padding, dilation=dilation)
+    g = _values("randn", tuple(expected.shape), np.float32, seed=5)
+    out.backward(nyang.tensor(xp.asarray(g, device=device)))
+    expected.backward(_t(g))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for ours, theirs in zip(tensors, torch_tensors):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-5)

@@ -109,10 +109,10 @@ def test_conv2d_functional_matches_torch(backend):
 def test_conv2d_saves_columns_only_for_the_weight_gradient():
     layer = Conv2d(2, 3, 3)
     x = nyang.tensor(_r(1, 2, 5, 5), requires_grad=True)
-    assert hasattr(layer(x).grad_fn, "cols")
+    assert hasattr(layer(x).grad_fn, "kept")
     layer.weight.requires_grad_(False)
     node = layer(x).grad_fn
-    assert not hasattr(node, "cols") and hasattr(node, "weight")
+    assert not hasattr(node, "kept") and hasattr(node, "weight")
     with nyang.no_grad():
         assert layer(x).grad_fn is None
 
