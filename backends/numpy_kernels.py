@@ -392,8 +392,10 @@ def max_pool2d_backward(xp, grad_out, argmax, x_shape, kernel_size, stride, padd
         grad_out = layout
     elif not channels_last:
         grad_out = np.ascontiguousarray(grad_out)
-    buf = _zeros((n, c, max(ph + h, extent[0]), max(pw + w, extent[1])), grad_out.dtype,
-                 channels_last)
+    buf_shape = (n, c, max(ph + h, extent[0]), max(pw + w, extent[1]))
+    # Windows that tile the input exactly write every element once below: no zeros first.
+    tiled = (kh, kw) == (sh, sw) and (dh, dw) == (1, 1) and (ph, pw) == (0, 0) and (h, w) == (oh * kh, ow * kw)
+    buf = (_empty if tiled else _zeros)(buf_shape, grad_out.dtype, channels_last)
     g_bits = _int_view(grad_out)
     buf_bits = _int_view(buf)
     overlapping = _overlapping(kernel_size, stride, dilation)

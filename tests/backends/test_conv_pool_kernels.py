@@ -208,6 +208,7 @@ def test_conv_argument_errors():
 POOL_CASES = [
     ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),   # the common 2x2/2
     ((2, 3, 9, 7), (2, 2), (2, 2), (0, 0), (1, 1), True),    # ceil overhang, no pad
+    ((2, 3, 9, 7), (2, 2), (2, 2), (0, 0), (1, 1), False),   # floor: last row/column unread
     ((1, 2, 7, 9), (3, 3), (2, 2), (1, 1), (1, 1), False),   # overlapping
     ((2, 1, 7, 9), (3, 3), (2, 2), (1, 1), (1, 1), True),
     ((1, 3, 10, 9), (3, 2), (2, 1), (1, 1), (1, 1), True),
