@@ -359,7 +359,7 @@ def row_columns(xp, x, kernel_size, padding, dilation):
     oh, ow = conv_geometry(x.shape, kernel_size, (1, 1), padding, dilation)
     extent = (window_extent(oh, kh, 1, dh), window_extent(ow, kw, 1, dw))
     buf = _padded(xp, x, padding, extent, 0.0) if needs_buffer(x.shape, padding, extent) else x
-    src = xp.permute_dims(buf, (0, 2, 3, 1))[:, :extent[0], ...]  # (N, Hp, Wp, C)
+    src = xp.permute_dims(buf, (0, 2, 3, 1))  # (N, Hp, Wp, C): stride 1 reads every padded row
     z = xp.stack([src[:, :, window_slice(j, ow, 1, dw), :] for j in range(kw)], axis=3)  # (N, Hp, OW, kw, C)
     return xp.reshape(z, (n, extent[0] * ow, kw * c))
 

@@ -150,10 +150,10 @@ class _Plan:
 
     def columns(self, x):
         """The GEMM operand of images x (n, C, H, W): z (n, Hp*OW, kw*C) or cols (G, M, K)."""
-        (o, cg, kh, kw), xp = self.weight_shape, self.xp
+        kernel_size, xp = self.weight_shape[2:], self.xp
         if self.by_rows:
-            return self.kernels.row_columns(xp, x, (kh, kw), self.padding, self.dilation)
-        return _columns(xp, self.kernels, x, ((kh, kw), self.stride, self.padding, self.dilation, self.groups))
+            return self.kernels.row_columns(xp, x, kernel_size, self.padding, self.dilation)
+        return _columns(xp, self.kernels, x, (kernel_size, self.stride, self.padding, self.dilation, self.groups))
 
     def product(self, cols):
         """Output rows (n*OH*OW, O) from the columns of n images."""
