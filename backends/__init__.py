@@ -28,6 +28,9 @@ specialise it takes from ``generic``. The interface:
                                                      convolution over n images
 ``conv_by_rows(xp, x_shape, weight_shape, stride, groups)``
                                                      whether a convolution runs on row_columns
+``conv_channels_first(xp, x_shape, weight_shape, groups)``
+                                                     whether a convolution's output is
+                                                     channels-first (N, O, OH, OW) memory
 ``im2col(xp, x, kernel_size, stride, padding, dilation, groups=1)``
                                                      conv columns, (N, OH, OW, G, kh, kw, C/G)
 ``row_columns(xp, x, kernel_size, padding, dilation)``

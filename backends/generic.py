@@ -344,6 +344,13 @@ def conv_by_rows(xp, x_shape, weight_shape, stride, groups):
     return tuple(stride) == (1, 1) and groups == 1 and weight_shape[1] >= 16
 
 
+def conv_channels_first(xp, x_shape, weight_shape, groups):
+    """Whether a convolution of an ``x_shape`` input with an (O, C/G, kh, kw) weight
+    returns channels-first (N, O, OH, OW) memory rather than channels-last. The
+    reference keeps one layout: channels-last, whose rows the GEMMs write directly."""
+    return False
+
+
 def row_columns(xp, x, kernel_size, padding, dilation):
     """Columns of one kernel row for a stride-1 convolution with one group: kh times less
     data than :func:`im2col`, from which every kernel row's GEMM operand is a slice.

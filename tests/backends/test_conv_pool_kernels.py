@@ -619,3 +619,64 @@ def test_conv2d_by_rows_matches_torch(monkeypatch, sx, backend_name, case, block
     np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
     for ours, theirs in zip(tensors, torch_tensors):
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- channels-first output
+
+def test_convolutions_with_few_channels_return_channels_first_memory_on_numpy():
+    first = numpy_kernels.conv_channels_first
+    assert first(np, (64, 1, 28, 28), (6, 1, 5, 5), 1)  # LeNet's first convolution
+    assert first(np, (2, 4, 8, 8), (15, 4, 3, 3), 1)
+    assert not first(np, (2, 3, 8, 8), (16, 3, 3, 3), 1)  # enough output channels
+    assert not first(np, (2, 5, 8, 8), (6, 5, 3, 3), 1)  # im2col's columns not K-major
+    assert not first(np, (2, 4, 8, 8), (6, 2, 3, 3), 2)  # grouped
+    assert not generic.conv_channels_first(np, (64, 1, 28, 28), (6, 1, 5, 5), 1)
+
+
+# (x shape, O, kernel_size, stride, padding, dilation), at most 4 input channels
+FIRST_CASES = [((3, 1, 12, 12), 6, (5, 5), (1, 1), (2, 2), (1, 1)),
+               ((2, 3, 9, 8), 5, (3, 3), (2, 1), (1, 1), (1, 1)),
+               ((3, 4, 7, 9), 7, (2, 3), (1, 2), (1, 0), (2, 1))]
+FIRST_IDS = [f"{s}-o{o}-k{k}-s{st}-p{p}-d{d}" for s, o, k, st, p, d in FIRST_CASES]
+
+
+@pytest.mark.parametrize("grads", ["all", "no input grad, no bias"])
+@pytest.mark.parametrize("blocks", ["whole", "blocks of 2", "blocks of 2, kept"])
+@pytest.mark.parametrize("backend_name", ["numpy", "array_api_strict"])
+@pytest.mark.parametrize("case", FIRST_CASES, ids=FIRST_IDS)
+def test_conv2d_channels_first_matches_torch(monkeypatch, sx, backend_name, case, blocks, grads):
+    """Forward, input, weight and bias gradients with a channels-first output, on the
+    whole batch or in blocks of 2 images (the last one short), the columns kept or
+    recomputed; the reference backend is routed there too."""
+    import array_api_compat.numpy as cnp
+
+    import nyang
+    from nyang.functional.conv import conv2d
+
+    shape, o, k, stride, padding, dilation = case
+    module, xp, device = ((numpy_kernels, cnp, "cpu") if backend_name == "numpy"
+                          else (generic, sx, sx.Device("device1")))
+    monkeypatch.setattr(module, "conv_channels_first", lambda xp, x_shape, weight_shape, groups: True)
+    if blocks != "whole":
+        monkeypatch.setattr(module, "conv_blocking", lambda xp, n, column_bytes, keep: (2, keep and "kept" in blocks))
+    arrays = [_values("randn", s, np.float32, seed=i) for i, s in enumerate((shape, (o, shape[1], *k), (o,)))]
+    needs = [grads == "all", True, grads == "all"]
+    if grads != "all":
+        arrays[2] = None
+    tensors = [None if a is None else nyang.tensor(xp.asarray(a, device=device), requires_grad=r)
+               for a, r in zip(arrays, needs)]
+    out = conv2d(*tensors, stride=stride, padding=padding, dilation=dilation)
+    assert out.grad_fn.plan.channels_first
+    if backend_name == "numpy":
+        assert out.data.flags.c_contiguous  # (N, O, OH, OW) memory, not a permuted view
+    torch_tensors = [None if a is None else _t(a).requires_grad_(r) for a, r in zip(arrays, needs)]
+    expected = F.conv2d(*torch_tensors, stride=stride, padding=padding, dilation=dilation)
+    g = _values("randn", tuple(expected.shape), np.float32, seed=5)
+    out.backward(nyang.tensor(xp.asarray(g, device=device)))
+    expected.backward(_t(g))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for ours, theirs, r in zip(tensors, torch_tensors, needs):
+        if ours is not None:
+            assert (ours.grad is not None) == r
+            if r:
+                np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-5)
