@@ -23,6 +23,7 @@ specialise it takes from ``generic``. The interface:
 ``channel_affine(xp, rows, scale=None, shift=None, inplace=False)``
                                                      ``rows * scale + shift`` per channel (C,)
 ``relu(xp, x)``                                      ``(max(x, 0), mask)``, mask = not (x <= 0)
+                                                     (bool; NumPy: the bits to keep, all set there)
 ``relu_backward(xp, grad, mask)``                    ``grad`` where mask, +0 elsewhere
 ``conv_blocking(xp, n, column_bytes, keep_columns)``  (images per block, keep the columns?) for a
                                                      convolution over n images
