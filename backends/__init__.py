@@ -22,6 +22,7 @@ specialise it takes from ``generic``. The interface:
                                                      ``rows``, of ``a * b``; shape (C,)
 ``channel_affine(xp, rows, scale=None, shift=None, inplace=False)``
                                                      ``rows * scale + shift`` per channel (C,)
+``matmul_into(xp, a, b, out)``                       ``out[...] = a @ b`` (out: a slice of an array)
 ``relu(xp, x)``                                      ``(max(x, 0), mask)``, mask = not (x <= 0)
                                                      (bool; NumPy: the bits to keep, all set there)
 ``relu_backward(xp, grad, mask)``                    ``grad`` where mask, +0 elsewhere

@@ -124,6 +124,12 @@ def channel_affine(xp, rows, scale=None, shift=None, inplace=False):
     return y
 
 
+def matmul_into(xp, a, b, out):
+    """``out[...] = a @ b``: the product written into ``out`` (a slice of a larger
+    array), which NumPy's kernels do without a temporary."""
+    out[...] = a @ b
+
+
 def relu(xp, x):
     """ReLU forward for training: ``(max(x, 0), mask)`` with ``mask = not (x <= 0)``, the
     elements whose gradient passes (as PyTorch, a NaN passes it)."""

@@ -187,37 +187,32 @@ class _Plan:
         k = cols.shape[2]
         return xp.permute_dims(xp.reshape(xp.matrix_transpose(cols[0, ...]), (k, -1, length)), (1, 0, 2))
 
-    def product(self, cols):
-        """The output of n images from their columns: (n, OH*OW, O), or (n, O, OH*OW)
-        channels-first."""
-        xp, length = self.xp, self.oh * self.ow
+    def product(self, cols, out):
+        """Writes the output of n images, from their columns, into ``out``: (n, OH*OW, O),
+        or (n, O, OH*OW) channels-first (a slice of the whole batch's output)."""
+        xp, kernels, length = self.xp, self.kernels, self.oh * self.ow
         if self.channels_first:
-            return self.w @ self._image_columns(cols)
-        if not self.by_rows:
-            return xp.reshape(_product(xp, cols, self.w), (-1, length, self.weight_shape[0]))
-        step = self.dilation[0] * self.ow
-        y = cols[:, :length, :] @ self.w[0, ...]
-        for i in range(1, self.w.shape[0]):
-            y += cols[:, i * step:i * step + length, :] @ self.w[i, ...]
-        return y
+            kernels.matmul_into(xp, self.w, self._image_columns(cols), out)
+        elif not self.by_rows:
+            out[...] = xp.reshape(_product(xp, cols, self.w), out.shape)
+        else:
+            step = self.dilation[0] * self.ow
+            kernels.matmul_into(xp, cols[:, :length, :], self.w[0, ...], out)
+            for i in range(1, self.w.shape[0]):
+                out += cols[:, i * step:i * step + length, :] @ self.w[i, ...]
 
     def convolve(self, x):
-        """(the output without bias, as :meth:`product` gives it for the whole batch,
+        """(the output without bias, as :meth:`product` writes it for the whole batch,
         ``[(n0, n1, columns of images n0:n1)]`` when the columns are kept for the weight
         gradient, else None)."""
         xp, n, block = self.xp, x.shape[0], self.block
+        o, length = self.weight_shape[0], self.oh * self.ow
+        y = xp.empty((n, o, length) if self.channels_first else (n, length, o), dtype=x.dtype, device=x.device)
         kept = [] if self.keep else None
-        if block >= n:
-            cols = self.columns(x)
-            return self.product(cols), ([(0, n, cols)] if self.keep else None)
-        y = None
         for n0 in range(0, n, block):
             n1 = min(n, n0 + block)
-            cols = self.columns(x[n0:n1, ...])
-            part = self.product(cols)
-            if y is None:
-                y = xp.empty((n,) + tuple(part.shape[1:]), dtype=x.dtype, device=x.device)
-            y[n0:n1, ...] = part
+            cols = self.columns(x if n1 - n0 == n else x[n0:n1, ...])
+            self.product(cols, y if n1 - n0 == n else y[n0:n1, ...])
             if kept is not None:
                 kept.append((n0, n1, cols))
         return y, kept
