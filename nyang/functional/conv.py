@@ -4,7 +4,10 @@ Shapes: input x (N, C, H, W), weight (O, C/G, kh, kw), bias (O,), output
 (N, O, OH, OW), with G = ``groups``. The output is computed as rows (M, O),
 M = N*OH*OW: an (N, OH, OW, O) channels-last array that the op returns as the
 (N, O, OH, OW) view ``permute(y, (0, 3, 1, 2))``, so no transposing copy is made and the
-next layer reads channels-last memory.
+next layer reads channels-last memory. With few channels (the kernels'
+``conv_channels_first``: on NumPy, at most 4 in and fewer than 16 out, as LeNet's first
+layer) it is computed per image as (O, OH*OW) instead, channels-first memory, in which
+the next layers (ReLU, pooling) loop along image rows rather than over a few channels.
 
 Two formulations (the kernels' ``conv_by_rows`` chooses; :class:`_Plan` runs them):
 
@@ -234,17 +237,17 @@ class _Plan:
         return gw
 
     def _block_weight_grad(self, g, cols):
-        xp, (o, cg, kh, kw) = self.xp, self.weight_shape
-        if self.channels_first:  # sum_n g_n cols_n, (O, K)
+        xp, o, kh = self.xp, self.weight_shape[0], self.weight_shape[2]
+        if self.channels_first:  # sum_n g_n (O, OH*OW) @ cols_n (OH*OW, K)
             gw = xp.sum(g @ xp.matrix_transpose(self._image_columns(cols)), axis=0)
             return _from_column_order(xp, gw, self.weight_shape)
         if not self.by_rows:
             return _weight_grad(xp, xp.reshape(g, (-1, o)), cols, self.weight_shape, self.groups)
         length, step = self.oh * self.ow, self.dilation[0] * self.ow
         per_row = [xp.sum(xp.matrix_transpose(cols[:, i * step:i * step + length, :]) @ g, axis=0)
-                   for i in range(kh)]  # the transposed gradient, (kw*C, O), of each kernel row
-        gw_t = xp.reshape(xp.stack(per_row), (kh, kw, cg, o))
-        return xp.reshape(xp.reshape(xp.permute_dims(gw_t, (3, 2, 0, 1)), (o, -1)), self.weight_shape)
+                   for i in range(kh)]  # each kernel row's gradient, transposed: (kw*C, O) in (j, c) order
+        gw = xp.matrix_transpose(xp.reshape(xp.stack(per_row), (-1, o)))  # (O, K) in (i, j, c) order
+        return _from_column_order(xp, gw, self.weight_shape)
 
 
 def _columns(xp, kernels, x, geometry):
