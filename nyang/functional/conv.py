@@ -45,9 +45,10 @@ Backward, with the upstream gradient g as rows g_m (M, O):
     buffer (reads of the padding left out), replaces the (M, C*kh*kw) column gradient
     and its col2im. The buffer has the input's size, so the result is contiguous
     channels-last memory that the layer below reads as rows without a copy;
-  * as a convolution (stride 1, one group, C >= 32): the gradient is g convolved with
-    the flipped kernel, channels swapped, padded by dilation * (k - 1) - padding; the
-    forward path then runs on g, with GEMMs of K = kh*kw*O instead of O;
+  * as a convolution (stride 1, one group, C >= 32; C >= 16 where that convolution runs
+    by kernel rows): the gradient is g convolved with the flipped kernel, channels
+    swapped, padded by dilation * (k - 1) - padding; the forward path then runs on g,
+    with GEMMs of K = kh*kw*O (K = kw*O by rows) instead of O;
   * col2im, with one input channel per group (C/G = 1: a single-channel input,
     depthwise convolutions), where the per-offset products are matrix-vector products.
 
@@ -63,6 +64,16 @@ Backward, with the upstream gradient g as rows g_m (M, O):
       (64, 1, 28, 28)      5x5    -> 6                3.2                    2.8
       (64, 32, 32, 32)     3x3 p1 -> 32, groups 32   110                     93
       (64, 32, 16, 16)     3x3 p1 -> 64, groups 32    23                     18
+
+  With the kernel rows ("as conv" by rows), ms:
+
+      (64, 32, 32, 32)     3x3 p1 -> 32              22.4        15.9
+      (64, 32, 16, 16)     3x3 p1 -> 64               7.3         7.8
+      (64, 64, 16, 16)     3x3 p1 -> 64              14.4        11.8
+      (64, 16, 16, 16)     3x3 p1 -> 16               2.6         1.7
+      (64, 16, 8, 8)       3x3 p1 -> 32               0.94        0.79
+      (64, 24, 32, 32)     3x3 p1 -> 24              15.9        10.3
+      (32, 16, 64, 64)     3x3 p1 -> 16              20.6        11.8
 """
 from backends.generic import conv_geometry
 from nyang.autograd import Function
@@ -288,7 +299,8 @@ def _input_grad(xp, kernels, g, rows, weight, x_shape, stride, padding, dilation
     if cg == 1:  # one input channel per group: the per-offset products are matrix-vector products
         return _input_grad_col2im(xp, kernels, rows, weight, g.shape, x_shape, stride, padding, dilation, groups)
     full = tuple(d * (k - 1) - p for k, p, d in zip((kh, kw), padding, dilation))
-    if stride == (1, 1) and groups == 1 and cg >= 32 and min(full) >= 0:
+    if stride == (1, 1) and groups == 1 and min(full) >= 0 and (
+            cg >= 32 or cg >= 16 and kernels.conv_by_rows(xp, g.shape, (cg, o, kh, kw), (1, 1), 1)):
         return _input_grad_as_conv(xp, kernels, g, weight, x_shape, full, dilation)
     return _input_grad_per_offset(xp, kernels, rows, weight, g.shape, x_shape, stride, padding, dilation, groups)
 

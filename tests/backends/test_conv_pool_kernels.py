@@ -681,3 +681,28 @@ def test_conv2d_channels_first_matches_torch(monkeypatch, sx, backend_name, case
             assert (ours.grad is not None) == r
             if r:
                 np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels, out_channels, route", [
+    (16, 24, "as conv"),  # that convolution (24 -> 16 channels) runs by kernel rows
+    (16, 8, "per offset"),  # 8 -> 16 channels: not by rows
+    (32, 8, "as conv"),  # 32 or more input channels: as a convolution either way
+    (8, 24, "per offset")])
+def test_input_gradient_route(monkeypatch, channels, out_channels, route):
+    """The input gradient of a stride-1 convolution runs as a convolution of the output
+    gradient where that pays (``conv._input_grad``), and the result matches torch."""
+    import nyang
+    from nyang.functional import conv
+
+    taken = []
+    for name, label in (("_input_grad_as_conv", "as conv"), ("_input_grad_per_offset", "per offset")):
+        original = getattr(conv, name)
+        monkeypatch.setattr(conv, name, lambda *a, _f=original, _l=label: taken.append(_l) or _f(*a))
+    x, w = (_values("randn", s, np.float32, seed=i)
+            for i, s in enumerate(((2, channels, 6, 5), (out_channels, channels, 3, 3))))
+    xn = nyang.tensor(x, requires_grad=True)
+    conv.conv2d(xn, nyang.tensor(w), padding=1).sum().backward()
+    xt = _t(x).requires_grad_(True)
+    F.conv2d(xt, _t(w), padding=1).sum().backward()
+    assert taken == [route]
+    np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-5)
