@@ -24,7 +24,6 @@ specialise it takes from ``generic``. The interface:
                                                      ``rows * scale + shift`` per channel (C,)
 ``matmul_into(xp, a, b, out)``                       ``out[...] = a @ b`` (out: a slice of an array)
 ``relu(xp, x)``                                      ``(max(x, 0), mask)``, mask = not (x <= 0)
-                                                     (bool; NumPy: the bits to keep, all set there)
 ``relu_backward(xp, grad, mask)``                    ``grad`` where mask, +0 elsewhere
 ``conv_blocking(xp, n, column_bytes, keep_columns)``  (images per block, keep the columns?) for a
                                                      convolution over n images

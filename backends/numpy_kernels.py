@@ -104,24 +104,23 @@ def matmul_into(xp, a, b, out):
 
 
 def relu(xp, x):
-    """ReLU forward for training (see ``generic.relu``), with the mask as the bits to
-    keep: an integer array of x's width, all bits set where the gradient passes (not
-    x <= 0, so a NaN passes it), 0 elsewhere. ``x & mask`` is max(x, 0) exactly (a NaN
-    is kept, -0.0 becomes +0.0 as ``np.maximum`` gives), and backward is one
-    ``grad & mask``. At (64, 32, 32, 32) float32, forward and backward: 1.2 ms, against
-    1.6 ms with a bool mask (backward then makes the bits from it) and 1.3 ms for
-    ``np.maximum`` alone."""
-    mask = np.less_equal(x, 0).astype(_int_view(x).dtype)  # 1 where x <= 0, in x's layout
-    mask -= 1  # 0 there, all bits set elsewhere
-    return np.bitwise_and(mask, _int_view(x)).view(x.dtype), mask
+    """ReLU forward for training (see ``generic.relu``): the mask, then ``x`` cut out
+    with it bitwise (:func:`relu_backward`), which gives max(x, 0) exactly (a NaN is
+    kept, -0.0 becomes +0.0 as ``np.maximum`` gives). At (64, 32, 32, 32) float32: 1.0
+    ms against 1.3 ms for ``np.maximum`` plus the mask."""
+    mask = np.less_equal(x, 0)
+    np.logical_not(mask, out=mask)
+    return relu_backward(xp, x, mask), mask
 
 
 def relu_backward(xp, grad, mask):
-    """``grad`` where ``mask`` (:func:`relu`'s bits) is set, +0 elsewhere (see
-    ``generic.relu_backward``), cut out bitwise: exact (no inf * 0) and, at
-    (64, 32, 32, 32) float32, 0.3 ms against 8.7 ms for ``np.where(mask, grad, 0)``.
-    The result has the mask's memory layout."""
-    return np.bitwise_and(mask, _int_view(grad)).view(grad.dtype)
+    """``grad`` where ``mask``, +0 elsewhere (see ``generic.relu_backward``), cut out
+    bitwise as ``grad & -mask``: exact (no inf * 0) and, at (64, 32, 32, 32) float32,
+    0.7 ms against 8.7 ms for ``np.where(mask, grad, 0)``."""
+    bits = _int_view(grad)
+    keep = mask.astype(bits.dtype)  # 0 / 1, in the mask's memory layout
+    np.negative(keep, out=keep)  # 0 / all bits set
+    return np.bitwise_and(bits, keep, out=keep).view(grad.dtype)
 
 
 # ================================================================ convolution and pooling

@@ -10,8 +10,8 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class ReLU(Function):
-    """max(x, 0). Keeps only the kernels' mask for backward (bool in the reference, the
-    bits to keep on NumPy), which they apply without ``where`` (see ``backends``)."""
+    """max(x, 0). Keeps only a bool mask (1 byte per element) for backward, which
+    the kernels apply without ``where`` (see ``backends``)."""
 
     @staticmethod
     def forward(ctx, x):
