@@ -222,7 +222,8 @@ def conv_channels_first(xp, x_shape, weight_shape, groups):
     gives the next layers inner loops of a few elements. LeNet's first convolution
     (1 -> 6 channels, 28x28, batch 64), its ReLU and 2x2 max pool, forward and backward,
     in ms: max pool 0.48 + 0.34 against 0.81 + 0.63 channels-last; the weight gradient
-    0.67 against 0.98; the forward GEMMs 0.46 against 0.39."""
+    0.67 against 0.98; the forward GEMMs 0.46 against 0.39. The whole LeNet train step:
+    7.5 ms against 8.1 (same-process A/B)."""
     return groups == 1 and x_shape[1] <= 4 and weight_shape[0] < 16
 
 
