@@ -15,6 +15,10 @@ Interleaving: the two frameworks take turns in blocks of steps, each after a pau
 Memory: two more subprocesses per workload, nyang alone and PyTorch alone, run the
 same steps and report their peak RSS (and their medians, as "alone", a check on the
 interleaved figures).
+
+The floor: the MLP also runs as plain NumPy (``benchmarks.numpy_mlp``), a third side in
+the same turns, so the table shows how much of nyang's time is NumPy's own and how much
+is the framework's.
 """
 import argparse
 import json
@@ -32,6 +36,7 @@ WORKLOADS = {  # name: (label, builder arguments, input shape without the batch,
     "vgg-small": ("VGG-small + BN, 3x32x32", ("vgg_small", 3, 10, 32), (3, 32, 32), 64),
 }
 LAYERS_OF = "vgg-small"
+FLOOR_OF = "mlp"  # the workload that also runs as plain NumPy
 
 
 def build(name):
@@ -173,6 +178,10 @@ def run_workload(name, steps, warmup, batch, pause=PAUSE):
     twin = to_torch(model)
     x, y = _data(name, batch)
     cases = {"nyang": _cases(nyang, model, x, y), "torch": _cases(torch, twin, x, y)}
+    if name == FLOOR_OF:
+        from benchmarks.numpy_mlp import numpy_cases
+
+        cases["numpy"] = numpy_cases(model, x, y)
     result = {"seconds": _timed((model.train, twin.train), cases, steps, warmup, pause)}
     if name == LAYERS_OF:
         model.train(), twin.train()
@@ -244,6 +253,14 @@ def measure(name, steps, warmup, batch, pause=PAUSE):
         "alone train ratio": alone["nyang"]["seconds"]["train"] / alone["torch"]["seconds"]["train"],
         "alone infer ratio": alone["nyang"]["seconds"]["infer"] / alone["torch"]["seconds"]["infer"],
     }
+    floor = both["seconds"]["train"].get("numpy")
+    if floor is not None:
+        infer_floor = both["seconds"]["infer"]["numpy"]
+        row.update({
+            "numpy train ms": floor * 1e3, "numpy / torch train": floor / theirs, "nyang / numpy train": ours / floor,
+            "numpy infer ms": infer_floor * 1e3, "numpy / torch infer": infer_floor / infer_theirs,
+            "nyang / numpy infer": infer_ours / infer_floor,
+        })
     return row, both.get("layers")
 
 
@@ -254,6 +271,8 @@ INFER_COLUMNS = ["workload", "batch", "nyang infer ms", "torch infer ms", "infer
 MEMORY_COLUMNS = ["workload", "nyang peak RSS MB", "torch peak RSS MB", "RSS ratio", "nyang loaded RSS MB",
                   "torch loaded RSS MB", "nyang alone train ms", "torch alone train ms", "alone train ratio",
                   "alone infer ratio"]
+FLOOR_COLUMNS = ["workload", "numpy train ms", "nyang train ms", "torch train ms", "numpy / torch train",
+                 "nyang / numpy train", "numpy infer ms", "numpy / torch infer", "nyang / numpy infer"]
 LAYER_COLUMNS = ["layer", "shape in", "nyang fwd ms", "torch fwd ms", "fwd ratio", "nyang bwd ms", "torch bwd ms",
                  "bwd ratio"]
 
@@ -270,8 +289,9 @@ def main(steps=20, warmup=3, workloads=tuple(WORKLOADS), batch=None, prefix="ben
         rows.append(row)
         layers = layer_rows or layers
         print(f"{row['workload']:26s} train nyang {row['nyang train ms']:8.2f} ms  torch "
-              f"{row['torch train ms']:8.2f} ms  ratio {row['train ratio']:.2f}   infer ratio {row['infer ratio']:.2f}",
-              flush=True)
+              f"{row['torch train ms']:8.2f} ms  ratio {row['train ratio']:.2f}   infer ratio {row['infer ratio']:.2f}"
+              + (f"   plain NumPy {row['numpy train ms']:.2f} ms ({row['numpy / torch train']:.2f} of torch)"
+                 if "numpy train ms" in row else ""), flush=True)
     note = (f"Median of {steps} steps after {warmup} warm-up, nyang and PyTorch taking turns in blocks of "
             f"{min(BLOCK, steps)} steps; train step = forward + cross-entropy + "
             f"backward + SGD momentum; infer = eval-mode no_grad forward. Peak RSS (VmHWM) and the 'alone' times "
@@ -279,6 +299,10 @@ def main(steps=20, warmup=3, workloads=tuple(WORKLOADS), batch=None, prefix="ben
             f"process imports nyang to build the model); 'loaded' is the RSS before the first step.")
     parts = [markdown_table(rows, TIME_COLUMNS), markdown_table(rows, INFER_COLUMNS),
              markdown_table(rows, MEMORY_COLUMNS)]
+    floors = [row for row in rows if "numpy train ms" in row]
+    if floors:
+        parts.append("Plain NumPy, the same model, data and recipe (`benchmarks/numpy_mlp.py`), in the same turns:\n\n"
+                     + markdown_table(floors, FLOOR_COLUMNS))
     if layers:
         parts.append(f"Per layer, {WORKLOADS[LAYERS_OF][0]} (train mode):\n\n" + markdown_table(layers, LAYER_COLUMNS))
     text = "\n\n".join(parts) + "\n\n" + note

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks.bench_models import (INFER_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, TIME_COLUMNS, WORKLOADS, _cases,
-                                     build, forward_macs)
+from benchmarks.bench_models import (FLOOR_COLUMNS, INFER_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, TIME_COLUMNS,
+                                     WORKLOADS, _cases, build, forward_macs)
 from benchmarks.harness import in_turns
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +61,31 @@ def test_nyang_and_torch_train_steps_agree_on_twin_models():
         np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
 
 
+def test_plain_numpy_mlp_steps_as_nyang_does():
+    """The floor is the same computation: after three steps (the later ones with momentum)
+    the plain NumPy weights and loss are nyang's, and so is its inference."""
+    import nyang
+    from benchmarks.numpy_mlp import NumpyMLP
+
+    model = build("mlp")
+    linears = [m for m in model.modules() if isinstance(m, nyang.nn.Linear)]
+    plain = NumpyMLP(linears)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((16, 784)).astype(np.float32), rng.integers(0, 10, 16)
+    optimizer = nyang.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = nyang.nn.functional.cross_entropy(model(nyang.from_numpy(x)), nyang.from_numpy(y))
+        loss.backward()
+        optimizer.step()
+        assert plain.train_step(x, y) == pytest.approx(loss.item(), rel=1e-5)
+    for w, b, layer in zip(plain.weights, plain.biases, linears):
+        np.testing.assert_allclose(w, layer.weight.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(b, layer.bias.numpy(), rtol=1e-5, atol=1e-7)
+    with nyang.no_grad():
+        np.testing.assert_allclose(plain.forward(x), model(nyang.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-6)
+
+
 def _table(text, start):
     """The header cells and the number of body rows of the markdown table whose header starts ``| start``."""
     lines = text[text.index(f"| {start}"):].split("\n\n")[0].splitlines()
@@ -71,14 +96,20 @@ def test_bench_models_runs_and_writes_its_tables(tmp_path):
     pytest.importorskip("torch")
     prefix = tmp_path / "bench"
     result = subprocess.run([sys.executable, "-m", "benchmarks.bench_models", "--steps", "2", "--warmup", "1",
-                             "--batch", "2", "--pause", "0", "--workloads", "vgg-small", "--prefix", str(prefix)],
+                             "--batch", "2", "--pause", "0", "--workloads", "mlp", "vgg-small", "--prefix", str(prefix)],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "OPENBLAS_CORETYPE=" in result.stdout and "torch threads=" in result.stdout
     report = json.loads((tmp_path / "bench.json").read_text())
     assert report["steps"] == 2 and report["warmup"] == 1 and "blas_threads" in report["environment"]
-    (row,) = report["models"]
-    assert row["workload"] == WORKLOADS["vgg-small"][0] and row["batch"] == 2
+    mlp, row = report["models"]
+    assert [mlp["workload"], row["workload"]] == [WORKLOADS["mlp"][0], WORKLOADS["vgg-small"][0]]
+    assert row["batch"] == 2 and "numpy train ms" not in row  # the plain NumPy floor is the MLP's alone
+    for mode in ("train", "infer"):
+        floor = mlp[f"numpy {mode} ms"]
+        assert floor > 0
+        assert mlp[f"numpy / torch {mode}"] == pytest.approx(floor / mlp[f"torch {mode} ms"])
+        assert mlp[f"nyang / numpy {mode}"] == pytest.approx(mlp[f"nyang {mode} ms"] / floor)
     assert row["GFLOP/step"] == pytest.approx(6 * MACS["vgg-small"] * 2 / 1e9)
     for mode in ("train", "infer"):
         prefix_ = "" if mode == "train" else "infer "
@@ -101,10 +132,12 @@ def test_bench_models_runs_and_writes_its_tables(tmp_path):
         assert r["fwd ratio"] == pytest.approx(r["nyang fwd ms"] / r["torch fwd ms"])
         assert r["bwd ratio"] == pytest.approx(r["nyang bwd ms"] / r["torch bwd ms"])
     text = (tmp_path / "bench.md").read_text()
-    assert text.count("| workload |") == 3  # train, inference, memory
+    assert text.count("| workload |") == 4  # train, inference, memory, plain NumPy
     tables = [_table(text, f"workload | {second}") for second in ("batch | GFLOP/step", "batch | nyang infer ms",
                                                                    "nyang peak RSS MB")]
-    assert tables == [(TIME_COLUMNS, 1), (INFER_COLUMNS, 1), (MEMORY_COLUMNS, 1)]
+    assert tables == [(TIME_COLUMNS, 2), (INFER_COLUMNS, 2), (MEMORY_COLUMNS, 2)]
+    assert _table(text, "workload | numpy train ms") == (FLOOR_COLUMNS, 1)
+    assert "plain NumPy" in result.stdout
     assert _table(text, "layer |") == (LAYER_COLUMNS, len(VGG_LAYERS))
 
 
