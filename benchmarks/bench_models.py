@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from benchmarks.harness import BLOCK, PAUSE, environment, in_turns, markdown_table, step_timer, write_report
+from benchmarks.harness import (BLOCK, MIN_SECONDS, PAUSE, environment, in_turns, markdown_table, step_timer, steps_for,
+                                write_report)
 
 WORKLOADS = {  # name: (label, builder arguments, input shape without the batch, batch)
     "mlp": ("MLP 784-256-128-10", ("mlp", 784, 10, (256, 128)), (784,), 128),
@@ -104,15 +105,17 @@ def _cases(fw, model, x, y):
     return {"train": train, "infer": infer}
 
 
-def _timed(modes, cases, steps, warmup, pause=PAUSE):
+def _timed(modes, cases, steps, warmup, pause=PAUSE, min_seconds=MIN_SECONDS):
     """Median seconds of each side's train step and inference, with the models (whose
-    ``train(mode)`` methods are ``modes``) in train and eval mode."""
-    result = {}
+    ``train(mode)`` methods are ``modes``) in train and eval mode, over at least ``steps``
+    steps and ``min_seconds`` per side (``steps_for``); ``result["steps"]`` says how many."""
+    result = {"steps": {}}
     for mode in ("train", "infer"):
         for set_mode in modes:
             set_mode(mode == "train")
-        medians = in_turns({side: step_timer(fns[mode]) for side, fns in cases.items()}, steps, warmup,
-                           pause=pause)
+        timers = {side: step_timer(fns[mode]) for side, fns in cases.items()}
+        result["steps"][mode] = steps_for(timers, steps, min_seconds)
+        medians = in_turns(timers, result["steps"][mode], warmup, pause=pause)
         result[mode] = {side: m["step"] for side, m in medians.items()}
     return result
 
@@ -167,7 +170,7 @@ def _layer_step(layer, x, grad):
     return step
 
 
-def run_workload(name, steps, warmup, batch, pause=PAUSE):
+def run_workload(name, steps, warmup, batch, pause=PAUSE, min_seconds=MIN_SECONDS):
     """Medians (seconds, in turns) of train step and inference of both frameworks,
     and for VGG-small the per-layer rows."""
     import nyang
@@ -182,14 +185,14 @@ def run_workload(name, steps, warmup, batch, pause=PAUSE):
         from benchmarks.numpy_mlp import numpy_cases
 
         cases["numpy"] = numpy_cases(model, x, y)
-    result = {"seconds": _timed((model.train, twin.train), cases, steps, warmup, pause)}
+    result = {"seconds": _timed((model.train, twin.train), cases, steps, warmup, pause, min_seconds)}
     if name == LAYERS_OF:
         model.train(), twin.train()
         result["layers"] = _layer_times(model, twin, x, steps, warmup, pause)
     return result
 
 
-def run_alone(name, side, steps, warmup, batch):
+def run_alone(name, side, steps, warmup, batch, min_seconds=MIN_SECONDS):
     """Medians of train step and inference of one framework alone, and its peak RSS
     (MB) with the RSS once the libraries, model and data were loaded."""
     import importlib
@@ -204,8 +207,8 @@ def run_alone(name, side, steps, warmup, batch):
         model = to_torch(model)
     cases = {side: _cases(importlib.import_module(side), model, x, y)}
     baseline = peak_rss_mb()
-    seconds = _timed((model.train,), cases, steps, warmup)
-    return {"seconds": {mode: t[side] for mode, t in seconds.items()}, "peak_rss_mb": peak_rss_mb(),
+    seconds = _timed((model.train,), cases, steps, warmup, min_seconds=min_seconds)
+    return {"seconds": {mode: seconds[mode][side] for mode in ("train", "infer")}, "peak_rss_mb": peak_rss_mb(),
             "loaded_rss_mb": baseline}
 
 
@@ -227,17 +230,18 @@ def _blas_threads():
     return {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
 
 
-def measure(name, steps, warmup, batch, pause=PAUSE):
+def measure(name, steps, warmup, batch, pause=PAUSE, min_seconds=MIN_SECONDS):
     """One row of the model table (and the layer rows) for workload ``name``."""
     label, _, shape, default_batch = WORKLOADS[name]
     batch = batch or default_batch
     gflop = 6 * forward_macs(build(name), shape) * batch / 1e9
-    both = _child("both", name, steps, warmup, batch, pause)
-    alone = {side: _child(side, name, steps, warmup, batch, pause) for side in ("nyang", "torch")}
+    both = _child("both", name, steps, warmup, batch, pause, min_seconds)
+    alone = {side: _child(side, name, steps, warmup, batch, pause, min_seconds) for side in ("nyang", "torch")}
     ours, theirs = both["seconds"]["train"]["nyang"], both["seconds"]["train"]["torch"]
     infer_ours, infer_theirs = both["seconds"]["infer"]["nyang"], both["seconds"]["infer"]["torch"]
     row = {
         "workload": label, "batch": batch, "GFLOP/step": gflop,
+        "train steps": both["seconds"]["steps"]["train"], "infer steps": both["seconds"]["steps"]["infer"],
         "nyang train ms": ours * 1e3, "torch train ms": theirs * 1e3, "train ratio": ours / theirs,
         "nyang samples/s": batch / ours, "torch samples/s": batch / theirs,
         "nyang GFLOP/s": gflop / ours, "torch GFLOP/s": gflop / theirs,
@@ -264,9 +268,9 @@ def measure(name, steps, warmup, batch, pause=PAUSE):
     return row, both.get("layers")
 
 
-TIME_COLUMNS = ["workload", "batch", "GFLOP/step", "nyang train ms", "torch train ms", "train ratio",
+TIME_COLUMNS = ["workload", "batch", "GFLOP/step", "train steps", "nyang train ms", "torch train ms", "train ratio",
                 "nyang GFLOP/s", "torch GFLOP/s", "nyang samples/s", "torch samples/s"]
-INFER_COLUMNS = ["workload", "batch", "nyang infer ms", "torch infer ms", "infer ratio", "nyang infer GFLOP/s",
+INFER_COLUMNS = ["workload", "batch", "infer steps", "nyang infer ms", "torch infer ms", "infer ratio", "nyang infer GFLOP/s",
                  "torch infer GFLOP/s", "nyang infer samples/s", "torch infer samples/s"]
 MEMORY_COLUMNS = ["workload", "nyang peak RSS MB", "torch peak RSS MB", "RSS ratio", "nyang loaded RSS MB",
                   "torch loaded RSS MB", "nyang alone train ms", "torch alone train ms", "alone train ratio",
@@ -277,7 +281,8 @@ LAYER_COLUMNS = ["layer", "shape in", "nyang fwd ms", "torch fwd ms", "fwd ratio
                  "bwd ratio"]
 
 
-def main(steps=20, warmup=3, workloads=tuple(WORKLOADS), batch=None, prefix="bench", pause=PAUSE):
+def main(steps=20, warmup=3, workloads=tuple(WORKLOADS), batch=None, prefix="bench", pause=PAUSE,
+         min_seconds=MIN_SECONDS):
     """Measure ``workloads``, print the tables and write ``<prefix>.json`` and ``<prefix>.md``."""
     env = {**environment(), "blas_threads": _blas_threads()}
     print(f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}  OMP_NUM_THREADS={env['OMP_NUM_THREADS']}  "
@@ -285,14 +290,15 @@ def main(steps=20, warmup=3, workloads=tuple(WORKLOADS), batch=None, prefix="ben
           flush=True)
     rows, layers = [], None
     for name in workloads:
-        row, layer_rows = measure(name, steps, warmup, batch, pause)
+        row, layer_rows = measure(name, steps, warmup, batch, pause, min_seconds)
         rows.append(row)
         layers = layer_rows or layers
         print(f"{row['workload']:26s} train nyang {row['nyang train ms']:8.2f} ms  torch "
               f"{row['torch train ms']:8.2f} ms  ratio {row['train ratio']:.2f}   infer ratio {row['infer ratio']:.2f}"
               + (f"   plain NumPy {row['numpy train ms']:.2f} ms ({row['numpy / torch train']:.2f} of torch)"
                  if "numpy train ms" in row else ""), flush=True)
-    note = (f"Median of {steps} steps after {warmup} warm-up, nyang and PyTorch taking turns in blocks of "
+    note = (f"Median of at least {steps} steps after {warmup} warm-up (more where {min_seconds} s per side "
+            f"needs them: the steps columns), nyang and PyTorch taking turns in blocks of "
             f"{min(BLOCK, steps)} steps; train step = forward + cross-entropy + "
             f"backward + SGD momentum; infer = eval-mode no_grad forward. Peak RSS (VmHWM) and the 'alone' times "
             f"come from separate nyang-only and PyTorch-only processes running the same steps (the PyTorch "
@@ -320,7 +326,9 @@ def _parse(argv):
     parser.add_argument("--batch", type=int, default=None, help="override every workload's batch (tests)")
     parser.add_argument("--prefix", default="bench", help="write PREFIX.json and PREFIX.md")
     parser.add_argument("--pause", type=float, default=PAUSE, help="seconds before each turn (0 in tests)")
-    parser.add_argument("--child", nargs=6, metavar=("SIDE", "WORKLOAD", "STEPS", "WARMUP", "BATCH", "PAUSE"),
+    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS,
+                        help="timed seconds per side at least: more steps for fast workloads (0 in tests)")
+    parser.add_argument("--child", nargs=7, metavar=("SIDE", "WORKLOAD", "STEPS", "WARMUP", "BATCH", "PAUSE", "MIN"),
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -328,9 +336,9 @@ def _parse(argv):
 if __name__ == "__main__":
     args = _parse(sys.argv[1:])
     if args.child:
-        side, name, steps, warmup, batch, pause = args.child
+        side, name, steps, warmup, batch, pause, min_seconds = args.child
         numbers = int(steps), int(warmup), int(batch)
-        print(json.dumps(run_workload(name, *numbers, float(pause)) if side == "both"
-                         else run_alone(name, side, *numbers)))
+        print(json.dumps(run_workload(name, *numbers, float(pause), float(min_seconds)) if side == "both"
+                         else run_alone(name, side, *numbers, float(min_seconds))))
     else:
-        main(args.steps, args.warmup, args.workloads, args.batch, args.prefix, args.pause)
+        main(args.steps, args.warmup, args.workloads, args.batch, args.prefix, args.pause, args.min_seconds)

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.bench_models import (FLOOR_COLUMNS, INFER_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, TIME_COLUMNS,
                                      WORKLOADS, _cases, build, forward_macs)
-from benchmarks.harness import in_turns
+from benchmarks.harness import in_turns, steps_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,6 +43,22 @@ def test_in_turns_runs_warmup_one_untimed_step_per_turn_and_exactly_steps_timed(
     medians = in_turns({"a": case("a", 1.0), "b": case("b", 2.0)}, steps=25, warmup=2, block=10, pause=0)
     assert medians == {"a": {"phase": 1.0}, "b": {"phase": 2.0}}
     assert calls == {"a": 2 + 3 + 25, "b": 2 + 3 + 25}  # 3 turns (10, 10, 5 steps), each after an untimed step
+
+
+def test_steps_for_gives_the_fastest_case_its_seconds():
+    calls = {"fast": 0, "slow": 0}
+
+    def case(name, seconds):
+        def step():
+            calls[name] += 1
+            return {"forward": seconds / 2, "backward": seconds / 2}
+        return step
+
+    cases = {"fast": case("fast", 0.002), "slow": case("slow", 0.05)}
+    assert steps_for(cases, 20, 0.5) == 250  # 0.5 s of the 2 ms steps
+    assert calls == {"fast": 2, "slow": 2}  # one untimed step and one timed, each
+    assert steps_for(cases, 20, 0.01) == 20 and steps_for(cases, 300, 0.5) == 300
+    assert steps_for(cases, 20, 0) == 20
 
 
 def test_nyang_and_torch_train_steps_agree_on_twin_models():
@@ -96,7 +112,8 @@ def test_bench_models_runs_and_writes_its_tables(tmp_path):
     pytest.importorskip("torch")
     prefix = tmp_path / "bench"
     result = subprocess.run([sys.executable, "-m", "benchmarks.bench_models", "--steps", "2", "--warmup", "1",
-                             "--batch", "2", "--pause", "0", "--workloads", "mlp", "vgg-small", "--prefix", str(prefix)],
+                             "--batch", "2", "--pause", "0", "--min-seconds", "0", "--workloads", "mlp", "vgg-small",
+                             "--prefix", str(prefix)],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "OPENBLAS_CORETYPE=" in result.stdout and "torch threads=" in result.stdout
@@ -105,6 +122,7 @@ def test_bench_models_runs_and_writes_its_tables(tmp_path):
     mlp, row = report["models"]
     assert [mlp["workload"], row["workload"]] == [WORKLOADS["mlp"][0], WORKLOADS["vgg-small"][0]]
     assert row["batch"] == 2 and "numpy train ms" not in row  # the plain NumPy floor is the MLP's alone
+    assert row["train steps"] == row["infer steps"] == 2  # --min-seconds 0 adds none
     for mode in ("train", "infer"):
         floor = mlp[f"numpy {mode} ms"]
         assert floor > 0
@@ -133,7 +151,7 @@ def test_bench_models_runs_and_writes_its_tables(tmp_path):
         assert r["bwd ratio"] == pytest.approx(r["nyang bwd ms"] / r["torch bwd ms"])
     text = (tmp_path / "bench.md").read_text()
     assert text.count("| workload |") == 4  # train, inference, memory, plain NumPy
-    tables = [_table(text, f"workload | {second}") for second in ("batch | GFLOP/step", "batch | nyang infer ms",
+    tables = [_table(text, f"workload | {second}") for second in ("batch | GFLOP/step", "batch | infer steps",
                                                                    "nyang peak RSS MB")]
     assert tables == [(TIME_COLUMNS, 2), (INFER_COLUMNS, 2), (MEMORY_COLUMNS, 2)]
     assert _table(text, "workload | numpy train ms") == (FLOOR_COLUMNS, 1)
