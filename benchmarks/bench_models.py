@@ -270,8 +270,8 @@ def measure(name, steps, warmup, batch, pause=PAUSE, min_seconds=MIN_SECONDS):
 
 TIME_COLUMNS = ["workload", "batch", "GFLOP/step", "train steps", "nyang train ms", "torch train ms", "train ratio",
                 "nyang GFLOP/s", "torch GFLOP/s", "nyang samples/s", "torch samples/s"]
-INFER_COLUMNS = ["workload", "batch", "infer steps", "nyang infer ms", "torch infer ms", "infer ratio", "nyang infer GFLOP/s",
-                 "torch infer GFLOP/s", "nyang infer samples/s", "torch infer samples/s"]
+INFER_COLUMNS = ["workload", "batch", "infer steps", "nyang infer ms", "torch infer ms", "infer ratio",
+                 "nyang infer GFLOP/s", "torch infer GFLOP/s", "nyang infer samples/s", "torch infer samples/s"]
 MEMORY_COLUMNS = ["workload", "nyang peak RSS MB", "torch peak RSS MB", "RSS ratio", "nyang loaded RSS MB",
                   "torch loaded RSS MB", "nyang alone train ms", "torch alone train ms", "alone train ratio",
                   "alone infer ratio"]

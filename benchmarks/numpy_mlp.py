@@ -74,7 +74,8 @@ class NumpyMLP:
 
 def numpy_cases(model, x, y):
     """``{"train": step, "infer": step}`` of a :class:`NumpyMLP` copied from the nyang
-    MLP ``model`` (its Linear layers in order), on x (N, *) flattened and y (N,)."""
+    MLP ``model`` (its Linear layers in order, each with a bias), on x (N, *) flattened
+    and y (N,)."""
     from nyang import nn
 
     mlp = NumpyMLP([m for m in model.modules() if isinstance(m, nn.Linear)])
