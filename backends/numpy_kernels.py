@@ -11,6 +11,7 @@ from backends.host_memory import keep_freed_memory
 
 keep_freed_memory()  # each step reuses the last one's freed buffers instead of page-faulting new ones
 
+
 def to_numpy(x):
     """``x`` itself: NumPy arrays already live on the host."""
     return np.asarray(x)

@@ -16,11 +16,12 @@ class NumpyMLP:
     model's Linear layers (copied), trained with cross-entropy and SGD momentum.
 
     ``weights``/``biases``: the layers' (out, in) and (out,) arrays, updated in place by
-    :meth:`train_step`."""
+    :meth:`train_step`; ``params`` the same arrays as (weight, bias) pairs in order."""
 
     def __init__(self, linears, lr=0.01, momentum=0.9):
         self.weights = [np.array(layer.weight.numpy()) for layer in linears]
         self.biases = [np.array(layer.bias.numpy()) for layer in linears]
+        self.params = [p for w, b in zip(self.weights, self.biases) for p in (w, b)]
         self.lr, self.momentum = lr, momentum
         self.buffers = None  # momentum buffers, made by the first step as PyTorch does
 
@@ -52,22 +53,19 @@ class NumpyMLP:
         g = e / total  # d loss / d logits = (softmax - onehot) / N
         g[rows, y] -= 1
         g /= n
-        grads = []
+        grads = [None] * len(self.params)  # in the order of self.params
         for i in range(len(self.weights) - 1, -1, -1):
-            grads.append((g.sum(axis=0), g.T @ kept[2 * i]))
+            grads[2 * i], grads[2 * i + 1] = g.T @ kept[2 * i], g.sum(axis=0)
             if i:
                 g = g @ self.weights[i]
                 g *= kept[2 * i - 1]
-        grads.reverse()
-        params = [p for pair in zip(self.biases, self.weights) for p in pair]
-        flat = [d for pair in grads for d in pair]
         if self.buffers is None:
-            self.buffers = [d.copy() for d in flat]
+            self.buffers = [d.copy() for d in grads]
         else:
-            for buf, d in zip(self.buffers, flat):
+            for buf, d in zip(self.buffers, grads):
                 buf *= self.momentum
                 buf += d
-        for p, buf in zip(params, self.buffers):
+        for p, buf in zip(self.params, self.buffers):
             p -= self.lr * buf
         return float(loss)
 

@@ -129,18 +129,20 @@ class _EpochAccumulator:
         self.read()
         return self.loss_sum / self.count
 
-    def labels(self):
-        """(y_true, y_pred) of the epoch so far, as host arrays."""
-        self.read()
-        host = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.targets]
-        pred = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.preds]
-        return np.concatenate(host), np.concatenate(pred)
-
-    def state(self):
-        """Plain data to continue this epoch after a resume."""
+    def _to_host(self):
+        """Read the pending losses and bring the predicted and true classes to the host."""
         self.read()
         self.preds = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.preds]
         self.targets = [a if isinstance(a, np.ndarray) else a.numpy() for a in self.targets]
+
+    def labels(self):
+        """(y_true, y_pred) of the epoch so far, as host arrays."""
+        self._to_host()
+        return np.concatenate(self.targets), np.concatenate(self.preds)
+
+    def state(self):
+        """Plain data to continue this epoch after a resume."""
+        self._to_host()
         return {"loss_sum": self.loss_sum, "count": self.count, "preds": self.preds, "targets": self.targets}
 
 
